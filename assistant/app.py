@@ -2,42 +2,130 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
+from langchain_core.language_models import BaseChatModel
+from langchain_core.runnables import Runnable
+
+from assistant.chain import Answer, AnswerChain, Message
 from assistant.config import Settings
 from assistant.embeddings import make_embeddings
-from assistant.ingest import IngestReport, Indexer
+from assistant.ingest import Indexer, IngestReport
+from assistant.lexical import Analyzer
+from assistant.prompts import Prompts
+from assistant.retrieval import Filters, HybridRetriever
 from assistant.store import Store
 from assistant.tokens import get_encoding
 
 
 class Assistant:
-    """Grounded question answering over the indexed corpus."""
+    """Grounded question answering over the indexed corpus.
 
-    def __init__(self, settings: Settings, store: Store, count_tokens: Callable[[str], int]) -> None:
+    >>> a = Assistant.from_settings()
+    >>> ans = a.ask("When was the U.S.-South Korea working group set up?")
+    >>> ans.text, ans.refused, ans.citations[0].quote
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        count_tokens: Callable[[str], int],
+        llm_factory: Callable[[], BaseChatModel],
+    ) -> None:
         self.settings = settings
         self.store = store
         self.count_tokens = count_tokens
+        self.analyzer = Analyzer()
+        self.retriever = HybridRetriever(store, self.analyzer, settings)
+        self.prompts = Prompts.load(settings.prompts_dir)
+        self._llm_factory = llm_factory
+        self._llm: BaseChatModel | None = None
+        self._answer_chain: AnswerChain | None = None
+        self._lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, settings: Settings | None = None) -> Assistant:
+    def from_settings(cls, settings: Settings | None = None, **overrides: Any) -> Assistant:
         """Build every component from settings (defaults: assistant.toml and ASSISTANT_* env vars)."""
-        settings = settings or Settings()
+        settings = settings or Settings(**overrides)
         encoding = get_encoding(settings.tokenizer)
 
         def count_tokens(text: str) -> int:
             return len(encoding.encode(text, disallowed_special=()))
 
-        embeddings = make_embeddings(settings.embedding, settings.embedding_batch_size)
-        return cls(settings, Store(settings, embeddings), count_tokens)
+        def llm_factory() -> BaseChatModel:
+            from assistant.llm import make_chat_model
 
-    def ingest(self, paths: Iterable[Path], progress: bool | None = None) -> IngestReport:
+            return make_chat_model(settings)
+
+        embeddings = make_embeddings(settings.embedding, settings.embedding_batch_size)
+        return cls(settings, Store(settings, embeddings), count_tokens, llm_factory)
+
+    # --- components, built on first use --------------------------------------------------------
+
+    @property
+    def llm(self) -> BaseChatModel:
+        """The chat model (the embedded one is loaded once per process, on first use or `warm()`)."""
+        with self._lock:
+            if self._llm is None:
+                self._llm = self._llm_factory()
+            return self._llm
+
+    @property
+    def answer_chain(self) -> AnswerChain:
+        if self._answer_chain is None:
+            self._answer_chain = AnswerChain(
+                self.settings, self.retriever, self.llm, self.prompts, self.analyzer, self.count_tokens
+            )
+        return self._answer_chain
+
+    @property
+    def chain(self) -> Runnable[Any, Answer]:
+        """The LangChain Runnable behind ask(): invoke / batch / stream with {"question", "history", "filters"}."""
+        return self.answer_chain.runnable()
+
+    def warm(self) -> None:
+        """Load the model, the embeddings and the BM25 index now, so the first question pays no load time."""
+        load = getattr(self.llm, "load", None)
+        if callable(load):
+            load()
+        self.retriever.lexical_index()
+        self.store.embeddings.embed_query("warm up")
+
+    # --- questions -----------------------------------------------------------------------------
+
+    def ask(
+        self, question: str, history: Sequence[Message] | None = None, filters: Filters | None = None
+    ) -> Answer:
+        """Answer one question (history: [{"role": "user"|"assistant", "content": ...}, ...])."""
+        final: Answer | None = None
+        for part in self.answer_chain.run(question, history, filters):
+            if part.final:
+                final = part
+        assert final is not None
+        return final
+
+    def stream(
+        self, question: str, history: Sequence[Message] | None = None, filters: Filters | None = None
+    ) -> Iterator[str | Answer]:
+        """Yield text as the model writes it, then the verified Answer."""
+        for part in self.answer_chain.run(question, history, filters):
+            yield part if part.final else part.text
+
+    # --- the index -----------------------------------------------------------------------------
+
+    def ingest(self, paths: Iterable[Path | str], progress: bool | None = None) -> IngestReport:
         """Index files and folders incrementally; see IngestReport.summary()."""
-        return Indexer(self.store, self.settings, self.count_tokens, progress).ingest(paths)
+        return Indexer(self.store, self.settings, self.count_tokens, progress).ingest(Path(p) for p in paths)
 
     def close(self) -> None:
-        """Release the store (and its lock)."""
+        """Release the store's lock and the model."""
+        close = getattr(self._llm, "close", None)
+        if callable(close):
+            close()
         self.store.close()
 
     def __enter__(self) -> Assistant:

@@ -13,6 +13,9 @@ from pydantic_settings import (
 )
 
 
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
 def _default_cache_dir() -> Path:
     return Path.home() / ".cache" / "korea-assistant"
 
@@ -28,9 +31,12 @@ class Settings(BaseSettings):
     )
 
     # --- corpus and store -------------------------------------------------------------------
-    seeds_dir: Path = Field(Path("seeds"), description="Folder of the default corpus indexed by `make run`.")
+    seeds_dir: Path = Field(PROJECT_ROOT / "seeds", description="Folder of the default corpus indexed by `make run`.")
     persist_dir: Path = Field(
-        Path("vectorstore"), description="Directory of the embedded Chroma store and the index manifest."
+        PROJECT_ROOT / "vectorstore", description="Directory of the embedded Chroma store (and its lock file)."
+    )
+    prompts_dir: Path = Field(
+        PROJECT_ROOT / "prompts", description="Folder of the prompt templates (system, answer, rewrite, ...)."
     )
     chroma_url: str | None = Field(
         None,
@@ -80,7 +86,23 @@ class Settings(BaseSettings):
     llm_temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature; 0 is greedy.")
 
     # --- retrieval ----------------------------------------------------------------------------
-    top_k: int = Field(4, ge=0, le=50, description="Passages given to the model per question.")
+    top_k: int = Field(4, ge=0, le=50, description="Chunks retrieved per question (0 disables retrieval).")
+    max_evidence_sentences: int = Field(
+        6, ge=1, le=40, description="Most sentences from the retrieved chunks shown to the model."
+    )
+    max_passage_tokens: int = Field(
+        420, ge=50, description="Token budget for the passages in the prompt (weakest dropped first)."
+    )
+    min_evidence: float = Field(
+        0.34,
+        ge=0,
+        le=1,
+        description="Least share of the question's (IDF-weighted) words the best evidence must hold; "
+        "below it the assistant refuses without calling the LLM.",
+    )
+    min_support: float = Field(
+        0.6, ge=0, le=1, description="Least share of an answer sentence's words its quote must hold."
+    )
     fetch_k: int = Field(20, ge=1, le=500, description="Candidates taken from each retriever before fusion.")
     bm25_weight: float = Field(2.0, ge=0, description="Weight of BM25 in reciprocal rank fusion.")
     dense_weight: float = Field(1.0, ge=0, description="Weight of dense (embedding) retrieval in fusion.")
@@ -90,7 +112,7 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address the chat UI binds to (loopback by default).")
     port: int = Field(7860, ge=1, le=65535, description="Port of the chat UI.")
     feedback_path: Path = Field(
-        Path("feedback.jsonl"), description="JSONL file that collects thumbs up / down from the chat UI."
+        PROJECT_ROOT / "feedback.jsonl", description="JSONL file that collects thumbs up / down from the chat UI."
     )
     max_question_chars: int = Field(1000, ge=10, description="Longest question accepted, in characters.")
 

@@ -1,0 +1,312 @@
+"""The answer chain: rewrite -> retrieve -> select evidence -> prompt -> LLM -> verified Answer."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.runnables import Runnable, RunnableGenerator, RunnableLambda
+
+from assistant.citations import Citation, CitationChecker, CheckedSentence, CheckResult
+from assistant.config import Settings
+from assistant.evidence import EvidenceSelector, is_steering, is_time_sensitive
+from assistant.lexical import Analyzer
+from assistant.prompts import Prompts
+from assistant.retrieval import Filters, HybridRetriever, Passage
+
+Message = dict[str, str]
+
+
+@dataclass
+class Answer:
+    """A verified answer (or refusal), its citations, the passages used, timings and a trace.
+
+    While streaming, partial Answers (final=False) carry text deltas; adding them up gives the final Answer.
+    """
+
+    question: str
+    text: str
+    refused: bool = False
+    citations: list[Citation] = field(default_factory=list)
+    passages: list[Passage] = field(default_factory=list)
+    standalone_question: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
+    trace: dict[str, Any] = field(default_factory=dict)
+    final: bool = True
+
+    def __add__(self, other: Answer) -> Answer:
+        if other.final:
+            return other
+        return replace(self, text=self.text + other.text, final=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "answer": self.text,
+            "refused": self.refused,
+            "citations": [c.to_dict() for c in self.citations],
+            "standalone_question": self.standalone_question,
+            "passages": [
+                {k: getattr(p, k) for k in ("id", "source", "outlet", "published", "title", "start", "end", "text")}
+                for p in self.passages
+            ],
+            "timings": self.timings,
+            "trace": self.trace,
+        }
+
+
+def human_date(iso: str) -> str:
+    """'July 2, 2020' for '2020-07-02'."""
+    try:
+        d = date.fromisoformat(iso)
+    except ValueError:
+        return iso or "an unknown date"
+    return f"{d.strftime('%B')} {d.day}, {d.year}"
+
+
+class AnswerChain:
+    """Answers one question from the corpus; every sentence of the result carries a verified quote."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        retriever: HybridRetriever,
+        llm: BaseChatModel,
+        prompts: Prompts,
+        analyzer: Analyzer,
+        count_tokens: Callable[[str], int],
+    ) -> None:
+        self.settings = settings
+        self.retriever = retriever
+        self.llm = llm
+        self.prompts = prompts
+        self.analyzer = analyzer
+        self.count_tokens = count_tokens
+        self.checker = CitationChecker(analyzer, settings.min_support)
+
+    # --- the Runnable --------------------------------------------------------------------------
+
+    def runnable(self) -> Runnable[Any, Answer]:
+        """An LCEL Runnable: input {"question", "history"?, "filters"?} (or a plain string) -> Answer."""
+
+        def normalise(inp: Any) -> dict[str, Any]:
+            return {"question": inp} if isinstance(inp, str) else dict(inp)
+
+        def generate(inputs: Iterator[dict[str, Any]]) -> Iterator[Answer]:
+            for inp in inputs:
+                yield from self.run(inp["question"], inp.get("history"), inp.get("filters"))
+
+        return (RunnableLambda(normalise) | RunnableGenerator(generate)).with_config(run_name="grounded_answer")
+
+    # --- one question --------------------------------------------------------------------------
+
+    def run(
+        self, question: str, history: Sequence[Message] | None = None, filters: Filters | None = None
+    ) -> Iterator[Answer]:
+        """Yield partial answers (text deltas) as the model writes, then the verified final Answer."""
+        started = time.perf_counter()
+        question = (question or "").strip()
+        timings: dict[str, float] = {}
+        trace: dict[str, Any] = {}
+        if not question:
+            yield self._refusal(question, "Please type a question about U.S.-South Korea coordination on "
+                                "North Korea.", "empty question", started)
+            return
+        if len(question) > self.settings.max_question_chars:
+            yield self._refusal(
+                question,
+                f"Your question is {len(question):,} characters long; the limit is "
+                f"{self.settings.max_question_chars:,}. Please shorten it.",
+                "question too long",
+                started,
+            )
+            return
+        if is_steering(question):
+            yield self._refusal(question, self.prompts.render("rejected"), "steering attempt", started)
+            return
+
+        standalone = question
+        if history:
+            t = time.perf_counter()
+            standalone = self.rewrite(question, history)
+            timings["rewrite_s"] = time.perf_counter() - t
+            trace["rewrite"] = {"from": question, "to": standalone}
+            if is_steering(standalone):
+                yield self._refusal(question, self.prompts.render("rejected"), "steering attempt", started)
+                return
+
+        t = time.perf_counter()
+        chunks = self.retriever.search(standalone, self.settings.top_k, filters)
+        index = self.retriever.lexical_index()
+        selector = EvidenceSelector(self.analyzer, index.idf)
+        evidence = selector.select(
+            standalone,
+            chunks,
+            self.settings.max_evidence_sentences,
+            self.settings.max_passage_tokens,
+            self.count_tokens,
+        )
+        timings["retrieve_s"] = time.perf_counter() - t
+        trace["retrieved"] = [{"id": c.id, "source": c.source, "score": round(c.score, 5)} for c in chunks]
+        trace["evidence_strength"] = round(evidence.strength, 3)
+        passages = evidence.passages
+        if not passages or evidence.strength < self.settings.min_evidence:
+            trace["refusal_reason"] = "evidence too weak for the question (LLM not called)"
+            yield self._refuse_with_related(question, standalone, passages, started, timings, trace)
+            return
+
+        messages, passages = self._messages(standalone, passages)
+        trace["prompt_tokens_estimate"] = sum(self.count_tokens(str(m.content)) for m in messages)
+        raw = ""
+        t = time.perf_counter()
+        for chunk in self.llm.stream(messages):
+            delta = chunk.content if isinstance(chunk.content, str) else ""
+            if delta:
+                if "first_token_s" not in timings:
+                    timings["first_token_s"] = time.perf_counter() - started
+                raw += delta
+                yield Answer(question, delta, final=False)
+        timings["generate_s"] = time.perf_counter() - t
+        trace["model_output"] = raw
+
+        checked = self.checker.check(raw, passages)
+        trace["dropped_sentences"] = checked.dropped
+        trace["repaired_citations"] = checked.repaired
+        if not checked.sentences:
+            if evidence.strength >= self.settings.min_evidence and checked.model_refused:
+                trace["refusal_reason"] = "the model found no answer in the passages"
+            else:
+                trace["refusal_reason"] = "no sentence of the model's answer was supported by a passage"
+            yield self._refuse_with_related(question, standalone, passages, started, timings, trace)
+            return
+        sentences = self._date_sentences(checked, standalone)
+        text = " ".join(s.text + "".join(f" [{n}]" for n in s.citations) for s in sentences)
+        timings["total_s"] = time.perf_counter() - started
+        yield Answer(
+            question,
+            text,
+            refused=False,
+            citations=checked.citations,
+            passages=passages,
+            standalone_question=standalone,
+            timings=timings,
+            trace=trace,
+        )
+
+    # --- steps ---------------------------------------------------------------------------------
+
+    def rewrite(self, question: str, history: Sequence[Message]) -> str:
+        """The follow-up as a standalone question (falls back to joining it with the last user turn)."""
+        turns = [m for m in history if m.get("role") in ("user", "assistant") and m.get("content")][-4:]
+        if not turns:
+            return question
+        lines = [f"{'User' if m['role'] == 'user' else 'Assistant'}: {_short(m['content'], 300)}" for m in turns]
+        prompt = self.prompts.render("rewrite", history="\n".join(lines), question=question)
+        last_user = next((m["content"] for m in reversed(turns) if m["role"] == "user"), "")
+        fallback = f"{last_user} {question}".strip()
+        try:
+            reply = self.llm.invoke([HumanMessage(prompt)], stop=["\n"])
+        except Exception:  # a rewrite failure must not lose the question
+            return fallback
+        text = str(reply.content).strip().strip('"').strip()
+        q_terms = self.analyzer.term_set(question)
+        if not text or len(text) > 3 * len(fallback) + 40 or (q_terms and not q_terms & self.analyzer.term_set(text)):
+            return fallback
+        return text
+
+    def _messages(self, question: str, passages: list[Passage]) -> tuple[list[BaseMessage], list[Passage]]:
+        """System + user prompt within the context window, dropping the weakest passages first."""
+        system = SystemMessage(self.prompts.render("system"))
+        budget = self.settings.llm_context_window - self.settings.llm_max_tokens
+        kept = list(passages)
+        while True:
+            body = "\n".join(
+                self.prompts.render(
+                    "passage", n=i + 1, outlet=p.outlet or "unknown outlet", published=p.published or "undated",
+                    text=" ".join(p.text.split()),
+                )
+                for i, p in enumerate(kept)
+            )
+            user = HumanMessage(self.prompts.render("answer", passages=body, question=question))
+            used = self.count_tokens(str(system.content)) + self.count_tokens(str(user.content)) + 16
+            if used <= budget or len(kept) <= 1:
+                return [system, user], kept
+            kept.pop()
+
+    def _date_sentences(self, checked: CheckResult, question: str) -> list[CheckedSentence]:
+        """Say 'As of <date>, per <outlet>' where the answer depends on time or sources differ in date."""
+        by_n = {c.n: c for c in checked.citations}
+        dates = {by_n[n].published for s in checked.sentences for n in s.citations}
+        if not (is_time_sensitive(question) or len(dates) > 1):
+            return checked.sentences
+        out: list[CheckedSentence] = []
+        said: set[tuple[str, str]] = set()
+        for s in checked.sentences:
+            cite = by_n[s.citations[0]]
+            key = (cite.outlet, cite.published)
+            if key in said or not cite.published:
+                out.append(s)
+                continue
+            said.add(key)
+            lead = s.text[0].lower() + s.text[1:] if s.text[:2].istitle() and not s.text.startswith("I ") else s.text
+            out.append(replace(s, text=f"As of {human_date(cite.published)}, per {cite.outlet}, {lead}"))
+        return out
+
+    def _refusal(self, question: str, text: str, reason: str, started: float) -> Answer:
+        return Answer(
+            question,
+            text,
+            refused=True,
+            standalone_question=question,
+            timings={"total_s": time.perf_counter() - started},
+            trace={"refusal_reason": reason},
+        )
+
+    def _refuse_with_related(
+        self,
+        question: str,
+        standalone: str,
+        passages: list[Passage],
+        started: float,
+        timings: dict[str, float],
+        trace: dict[str, Any],
+    ) -> Answer:
+        """The fixed refusal, plus the closest related facts (verbatim quotes) when there are any."""
+        related = [p for p in passages[:2] if p.text.strip()]
+        if not related:
+            text, citations = self.prompts.render("refusal"), []
+        else:
+            citations = [
+                Citation(
+                    n=i + 1, source=p.source, title=p.title, outlet=p.outlet, published=p.published,
+                    quote=p.text, start=p.start, end=p.end, passage_id=p.id, context=p.text,
+                )
+                for i, p in enumerate(related)
+            ]
+            facts = "\n".join(
+                f"- {c.outlet} ({human_date(c.published)}): “{' '.join(c.quote.split())}” [{c.n}]" for c in citations
+            )
+            text = f"{self.prompts.render('refusal_related')}\n{facts}"
+        timings["total_s"] = time.perf_counter() - started
+        return Answer(
+            question, text, refused=True, citations=citations, passages=passages,
+            standalone_question=standalone, timings=timings, trace=trace,
+        )
+
+
+def _short(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def history_messages(history: Sequence[Message]) -> list[BaseMessage]:
+    """OpenAI-style history as LangChain messages."""
+    out: list[BaseMessage] = []
+    for m in history:
+        out.append(HumanMessage(m["content"]) if m.get("role") == "user" else AIMessage(m.get("content", "")))
+    return out

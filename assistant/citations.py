@@ -1,0 +1,174 @@
+"""Citation checking: parse [n] markers, find each sentence's supporting quote verbatim, drop the rest."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+from assistant.chunking import split_sentences
+from assistant.lexical import Analyzer
+from assistant.retrieval import Passage
+
+_MARKER = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
+_NUMBER = re.compile(r"\b\d[\d,.]*\b")
+_REFUSAL = re.compile(
+    r"\b(i (?:do not|don't|cannot|can't) (?:know|answer|find|say)|(?:do|does) not (?:contain|mention|provide|"
+    r"say|state|include|specify)|(?:no|not enough) information|not (?:mentioned|specified|stated|provided)|"
+    r"unable to (?:answer|find|determine)|cannot be determined|there is no mention)\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Citation:
+    """One verified source of an answer sentence: the quote stands verbatim at [start, end) of the document."""
+
+    n: int
+    source: str
+    title: str
+    outlet: str
+    published: str
+    quote: str
+    start: int
+    end: int
+    passage_id: str
+    context: str  # the passage the quote was found in, for display
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class CheckedSentence:
+    """An answer sentence with the citation numbers that survived checking."""
+
+    text: str
+    citations: tuple[int, ...]
+
+
+@dataclass
+class CheckResult:
+    """The verified answer: kept sentences, their citations, and what was removed or repaired."""
+
+    sentences: list[CheckedSentence]
+    citations: list[Citation]
+    dropped: list[str]
+    repaired: list[str]
+    model_refused: bool
+
+    @property
+    def text(self) -> str:
+        return " ".join(
+            s.text + "".join(f" [{n}]" for n in s.citations) if s.citations else s.text for s in self.sentences
+        )
+
+
+def parse_answer(text: str) -> list[tuple[str, list[int]]]:
+    """Split a model answer into (sentence without markers, cited numbers)."""
+    out: list[tuple[str, list[int]]] = []
+    pending: list[int] = []
+    for span in split_sentences(text.strip()):
+        numbers = [int(n) for m in _MARKER.finditer(span.text) for n in re.split(r"[,;]", m.group(1))]
+        body = _MARKER.sub("", span.text).strip()
+        if not re.search(r"[A-Za-z0-9]", body):
+            # a marker standing alone after the sentence ("... 2018. [1]") belongs to the previous one
+            if out:
+                out[-1][1].extend(numbers)
+            else:
+                pending.extend(numbers)
+            continue
+        out.append((body, pending + numbers))
+        pending = []
+    return out
+
+
+def is_refusal(text: str) -> bool:
+    """True when the model says it cannot answer from the passages."""
+    return bool(_REFUSAL.search(text)) or not text.strip()
+
+
+class CitationChecker:
+    """Verifies every sentence of an answer against the passages it was given."""
+
+    def __init__(self, analyzer: Analyzer, min_support: float = 0.6) -> None:
+        self.analyzer = analyzer
+        self.min_support = min_support
+
+    def candidate_quotes(self, passage: Passage) -> list[tuple[int, int]]:
+        """Offsets (within the passage) of each sentence and each pair of adjacent sentences."""
+        spans = split_sentences(passage.text)
+        out = [(s.start, s.end) for s in spans]
+        out += [(a.start, b.end) for a, b in zip(spans, spans[1:], strict=False)]
+        return out
+
+    def support(self, sentence: str, quote: str) -> float:
+        """Share of the sentence's content words found in the quote; 0 when a number is missing from it."""
+        words = self.analyzer.term_set(sentence)
+        if not words:
+            return 0.0
+        numbers = set(_NUMBER.findall(sentence))
+        if numbers - set(_NUMBER.findall(quote)):
+            return 0.0
+        return len(words & self.analyzer.term_set(quote)) / len(words)
+
+    def best_quote(
+        self, sentence: str, passages: Sequence[Passage], only: Sequence[int] | None = None
+    ) -> tuple[float, int, tuple[int, int]] | None:
+        """(support, passage index, span) of the best supporting quote, preferring single sentences."""
+        best: tuple[float, int, tuple[int, int]] | None = None
+        indices = only if only is not None else range(len(passages))
+        for i in indices:
+            for a, b in self.candidate_quotes(passages[i]):
+                score = self.support(sentence, passages[i].text[a:b])
+                score -= 0.001 * (b - a) / 1000  # among equals, the shorter quote
+                if best is None or score > best[0]:
+                    best = (score, i, (a, b))
+        return best
+
+    def check(self, answer: str, passages: Sequence[Passage]) -> CheckResult:
+        """Keep sentences with a verified quote (re-pointing wrong markers); drop the unsupported ones."""
+        sentences: list[CheckedSentence] = []
+        citations: list[Citation] = []
+        keys: dict[tuple[str, int, int], int] = {}
+        dropped: list[str] = []
+        repaired: list[str] = []
+        parsed = parse_answer(answer)
+        refused = is_refusal(answer)
+        for body, numbers in parsed:
+            if is_refusal(body):
+                continue
+            valid = [n - 1 for n in numbers if 1 <= n <= len(passages)]
+            if len(valid) != len(numbers):
+                repaired.append(f"removed marker(s) naming no passage in: {body}")
+            found = self.best_quote(body, passages, valid) if valid else None
+            if found is None or found[0] < self.min_support:
+                anywhere = self.best_quote(body, passages)
+                if anywhere is None or anywhere[0] < self.min_support:
+                    dropped.append(body)
+                    continue
+                repaired.append(
+                    f"cited passage {anywhere[1] + 1} instead of {numbers or 'none'} for: {body}"
+                )
+                found = anywhere
+            _, index, (a, b) = found
+            passage = passages[index]
+            key = (passage.source, passage.start + a, passage.start + b)
+            if key not in keys:
+                keys[key] = len(citations) + 1
+                citations.append(
+                    Citation(
+                        n=keys[key],
+                        source=passage.source,
+                        title=passage.title,
+                        outlet=passage.outlet,
+                        published=passage.published,
+                        quote=passage.text[a:b],
+                        start=key[1],
+                        end=key[2],
+                        passage_id=passage.id,
+                        context=passage.text,
+                    )
+                )
+            sentences.append(CheckedSentence(body, (keys[key],)))
+        return CheckResult(sentences, citations, dropped, repaired, refused and not sentences)

@@ -1,0 +1,117 @@
+"""Evidence: the sentences of the retrieved chunks that bear on a question, and how strongly they do."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+from assistant.chunking import Span, split_sentences
+from assistant.lexical import Analyzer
+from assistant.retrieval import Passage
+
+_STEERING = re.compile(
+    r"\b(ignore|disregard|forget|override)\b.{0,40}\b(instruction|rule|prompt|article|passage|context|above|previous)"
+    r"|\b(system|hidden|initial) prompt\b|\byour (instructions|rules|prompt)\b|\bjailbreak\b"
+    r"|\b(pretend|act as|role-?play|you are now)\b|\bwrite (a|an|me a) (poem|song|story|essay|joke)\b",
+    re.IGNORECASE,
+)
+_TIME_SENSITIVE = re.compile(
+    r"\b(current(ly)?|now|still|latest|recent(ly)?|today|as of|title|position|role|post|office|job|serv(e|es|ed|ing)"
+    r"|ambassador|minister|envoy|representative|secretary|spokes(man|person|woman)|president|plan(s|ned)?|will"
+    r"|next|upcoming|status|who (is|was|leads|led|heads))\b",
+    re.IGNORECASE,
+)
+_PRONOUN_START = re.compile(r"^(He|She|They|It|This|That|These|Those|His|Her|Their|The effort|The group)\b")
+
+
+def is_steering(question: str) -> bool:
+    """True for attempts to move the assistant off the corpus or reveal its instructions."""
+    return bool(_STEERING.search(question))
+
+
+def is_time_sensitive(question: str) -> bool:
+    """True when the answer may depend on when (titles, offices, plans, 'current')."""
+    return bool(_TIME_SENSITIVE.search(question))
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Trimmed passages for the prompt and the strength of the best one (0..1)."""
+
+    passages: list[Passage]
+    strength: float
+    sentence_scores: list[float]
+
+
+class EvidenceSelector:
+    """Scores the sentences of retrieved chunks by IDF-weighted overlap with the question."""
+
+    def __init__(self, analyzer: Analyzer, idf: Callable[[str], float]) -> None:
+        self.analyzer = analyzer
+        self.idf = idf
+
+    def coverage(self, question_terms: set[str], text: str) -> float:
+        """IDF-weighted share of the question's words that `text` contains."""
+        if not question_terms:
+            return 0.0
+        have = self.analyzer.term_set(text)
+        total = sum(self.idf(t) for t in question_terms)
+        return sum(self.idf(t) for t in question_terms & have) / total if total else 0.0
+
+    def select(
+        self,
+        question: str,
+        chunks: Sequence[Passage],
+        max_sentences: int,
+        budget_tokens: int,
+        count_tokens: Callable[[str], int],
+    ) -> Evidence:
+        """The best sentences (with a lead-in sentence where they start with a pronoun), grouped by chunk."""
+        q_terms = self.analyzer.term_set(question)
+        scored: list[tuple[float, int, int, int]] = []  # score, chunk index, sentence index, rank
+        spans_by_chunk = [split_sentences(c.text) for c in chunks]
+        for ci, spans in enumerate(spans_by_chunk):
+            for si, span in enumerate(spans):
+                score = self.coverage(q_terms, span.text)
+                if score > 0:
+                    scored.append((score - 0.01 * ci, ci, si, ci))
+        scored.sort(reverse=True)
+        chosen: dict[int, set[int]] = {}
+        used_tokens = 0
+        picked_scores: list[float] = []
+        for score, ci, si, _ in scored:
+            if len(picked_scores) >= max_sentences:
+                break
+            wanted = {si}
+            if _PRONOUN_START.match(spans_by_chunk[ci][si].text) and si > 0:
+                wanted.add(si - 1)
+            new = wanted - chosen.get(ci, set())
+            cost = sum(count_tokens(spans_by_chunk[ci][i].text) for i in new)
+            if used_tokens + cost > budget_tokens and picked_scores:
+                continue
+            chosen.setdefault(ci, set()).update(new)
+            used_tokens += cost
+            picked_scores.append(score)
+        passages: list[Passage] = []
+        for ci in sorted(chosen, key=lambda c: -max(s for s, cj, _, _ in scored if cj == c)):
+            passages.extend(_runs(chunks[ci], spans_by_chunk[ci], sorted(chosen[ci])))
+        strength = max((self.coverage(q_terms, p.text) for p in passages), default=0.0)
+        return Evidence(passages, strength, picked_scores)
+
+
+def _runs(chunk: Passage, spans: Sequence[Span], indices: list[int]) -> list[Passage]:
+    """Contiguous runs of chosen sentences as passages with document offsets."""
+    out: list[Passage] = []
+    run: list[int] = []
+    for i in indices + [-1]:
+        if run and (i != run[-1] + 1):
+            first, last = spans[run[0]], spans[run[-1]]
+            a, b = first.start, last.end
+            out.append(
+                replace(chunk, id=f"{chunk.id}:{a}", text=chunk.text[a:b], start=chunk.start + a, end=chunk.start + b)
+            )
+            run = []
+        if i >= 0:
+            run.append(i)
+    return out

@@ -1,0 +1,57 @@
+"""Word-level text analysis shared by BM25, evidence scoring and citation checking."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+# English function words plus words too common in this corpus to tell passages apart.
+STOPWORDS = frozenset(
+    """a about above after again against all also am an and any are as at be because been before being
+    below between both but by can could did do does doing down during each few for from further had has
+    have having he her here hers herself him himself his how i if in into is it its itself just me more
+    most my myself no nor not now of off on once only or other our ours ourselves out over own same she
+    should so some such than that the their theirs them themselves then there these they this those
+    through to too under until up very was we were what when where which while who whom why will with
+    would you your yours yourself yourselves said says say according tell told please did does do
+    whose whether shall may might must us s t""".split()
+)
+_WORD = re.compile(r"[A-Za-z0-9]+(?:[-'’][A-Za-z0-9]+)*")
+_ABBREV = {"u.s.": "usa", "u.s": "usa", "us": "usa", "n.k.": "nk", "s.": "south", "dprk": "dprk"}
+
+
+class Analyzer:
+    """Lowercase, split, drop stopwords, stem: the same terms for documents and questions."""
+
+    def __init__(self) -> None:
+        import Stemmer
+
+        self._stemmer: Any = Stemmer.Stemmer("english")
+
+    def terms(self, text: str) -> list[str]:
+        text = re.sub(r"\bU\.S\.?(?=\W|$)", " usa ", text)
+        out: list[str] = []
+        for m in _WORD.finditer(text):
+            for word in re.split(r"[-'’]", m.group().lower()):
+                if word and word not in STOPWORDS and (len(word) > 1 or word.isdigit()):
+                    out.append(self._stemmer.stemWord(_ABBREV.get(word, word)))
+        return out
+
+    def term_set(self, text: str) -> set[str]:
+        return set(self.terms(text))
+
+
+def idf_function(doc_terms: Sequence[set[str]]) -> Callable[[str], float]:
+    """Smoothed inverse document frequency over the chunk collection."""
+    n = len(doc_terms)
+    df: dict[str, int] = {}
+    for terms in doc_terms:
+        for t in terms:
+            df[t] = df.get(t, 0) + 1
+
+    def idf(term: str) -> float:
+        return math.log(1 + (n + 1) / (df.get(term, 0) + 0.5))
+
+    return idf
