@@ -153,9 +153,11 @@ class AnswerChain:
         )
         timings["retrieve_s"] = time.perf_counter() - t
         trace["retrieved"] = [{"id": c.id, "source": c.source, "score": round(c.score, 5)} for c in chunks]
-        trace["evidence_strength"] = round(evidence.strength, 3)
+        similarity = max((c.similarity for c in chunks), default=0.0)
+        strength = evidence.strength + similarity
+        trace["evidence"] = {"lexical": round(evidence.strength, 3), "dense": round(similarity, 3)}
         passages = evidence.passages
-        if not passages or evidence.strength < self.settings.min_evidence:
+        if not passages or strength < self.settings.min_evidence:
             trace["refusal_reason"] = "evidence too weak for the question (LLM not called)"
             yield self._refuse_with_related(question, standalone, passages, started, timings, trace)
             return
@@ -174,11 +176,11 @@ class AnswerChain:
         timings["generate_s"] = time.perf_counter() - t
         trace["model_output"] = raw
 
-        checked = self.checker.check(raw, passages)
+        checked = self.checker.check(raw, passages, standalone)
         trace["dropped_sentences"] = checked.dropped
         trace["repaired_citations"] = checked.repaired
         if not checked.sentences:
-            if evidence.strength >= self.settings.min_evidence and checked.model_refused:
+            if checked.model_refused:
                 trace["refusal_reason"] = "the model found no answer in the passages"
             else:
                 trace["refusal_reason"] = "no sentence of the model's answer was supported by a passage"

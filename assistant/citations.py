@@ -11,7 +11,6 @@ from assistant.lexical import Analyzer
 from assistant.retrieval import Passage
 
 _MARKER = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
-_NUMBER = re.compile(r"\b\d[\d,.]*\b")
 _REFUSAL = re.compile(
     r"\b(i (?:do not|don't|cannot|can't) (?:know|answer|find|say)|(?:do|does) not (?:contain|mention|provide|"
     r"say|state|include|specify)|(?:no|not enough) information|not (?:mentioned|specified|stated|provided)|"
@@ -64,13 +63,34 @@ class CheckResult:
         )
 
 
+_PASSAGE_WORD = re.compile(r"\(?\b(?:see |in |from )?(?:the )?passages? \[?(\d+)\]?\)?", re.IGNORECASE)
+_LEAD_IN = re.compile(
+    r",?\s*\b(?:as (?:stated|mentioned|noted|reported|shown|indicated) in|according to|see)\s*(?=\[\d)",
+    re.IGNORECASE,
+)
+_MONTH_NAMES = (
+    "January February March April May June July August September October November December".split()
+)
+
+
+def _date_words(published: str) -> set[str]:
+    """'2018', '11', '22', 'November', 'Nov' for '2018-11-22'."""
+    m = re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})", published or "")
+    if not m:
+        return set()
+    month = _MONTH_NAMES[int(m.group(2)) - 1]
+    return {m.group(1), str(int(m.group(3))), month, month[:3]}
+
+
 def parse_answer(text: str) -> list[tuple[str, list[int]]]:
     """Split a model answer into (sentence without markers, cited numbers)."""
     out: list[tuple[str, list[int]]] = []
     pending: list[int] = []
-    for span in split_sentences(text.strip()):
+    text = _LEAD_IN.sub("", _PASSAGE_WORD.sub(r"[\1]", text.strip()))
+    for span in split_sentences(text):
         numbers = [int(n) for m in _MARKER.finditer(span.text) for n in re.split(r"[,;]", m.group(1))]
         body = _MARKER.sub("", span.text).strip()
+        body = re.sub(r"\s+([.,;:!?])", r"\1", body)
         if not re.search(r"[A-Za-z0-9]", body):
             # a marker standing alone after the sentence ("... 2018. [1]") belongs to the previous one
             if out:
@@ -102,31 +122,45 @@ class CitationChecker:
         out += [(a.start, b.end) for a, b in zip(spans, spans[1:], strict=False)]
         return out
 
-    def support(self, sentence: str, quote: str) -> float:
-        """Share of the sentence's content words found in the quote; 0 when a number is missing from it."""
+    def support(self, sentence: str, quote: str, published: str = "", question: str = "") -> float:
+        """How well the quote (with its article's date) backs the sentence, 0..1.
+
+        The share of the sentence's content words found in the quote, and, when the sentence adds words
+        the question did not have, the share of those new words: the new information must be backed too.
+        0 when the sentence has a number that neither the quote nor the article's date holds.
+        """
         words = self.analyzer.term_set(sentence)
         if not words:
             return 0.0
-        numbers = set(_NUMBER.findall(sentence))
-        if numbers - set(_NUMBER.findall(quote)):
+        date_words = _date_words(published)
+        if self.analyzer.numbers(sentence) - self.analyzer.numbers(quote) - date_words:
             return 0.0
-        return len(words & self.analyzer.term_set(quote)) / len(words)
+        have = self.analyzer.term_set(quote) | self.analyzer.term_set(" ".join(date_words))
+        score = len(words & have) / len(words)
+        novel = words - self.analyzer.term_set(question)
+        if question and novel:
+            score = min(score, len(novel & have) / len(novel))
+        return score
 
     def best_quote(
-        self, sentence: str, passages: Sequence[Passage], only: Sequence[int] | None = None
+        self,
+        sentence: str,
+        passages: Sequence[Passage],
+        only: Sequence[int] | None = None,
+        question: str = "",
     ) -> tuple[float, int, tuple[int, int]] | None:
         """(support, passage index, span) of the best supporting quote, preferring single sentences."""
         best: tuple[float, int, tuple[int, int]] | None = None
         indices = only if only is not None else range(len(passages))
         for i in indices:
             for a, b in self.candidate_quotes(passages[i]):
-                score = self.support(sentence, passages[i].text[a:b])
+                score = self.support(sentence, passages[i].text[a:b], passages[i].published, question)
                 score -= 0.001 * (b - a) / 1000  # among equals, the shorter quote
                 if best is None or score > best[0]:
                     best = (score, i, (a, b))
         return best
 
-    def check(self, answer: str, passages: Sequence[Passage]) -> CheckResult:
+    def check(self, answer: str, passages: Sequence[Passage], question: str = "") -> CheckResult:
         """Keep sentences with a verified quote (re-pointing wrong markers); drop the unsupported ones."""
         sentences: list[CheckedSentence] = []
         citations: list[Citation] = []
@@ -141,9 +175,9 @@ class CitationChecker:
             valid = [n - 1 for n in numbers if 1 <= n <= len(passages)]
             if len(valid) != len(numbers):
                 repaired.append(f"removed marker(s) naming no passage in: {body}")
-            found = self.best_quote(body, passages, valid) if valid else None
+            found = self.best_quote(body, passages, valid, question) if valid else None
             if found is None or found[0] < self.min_support:
-                anywhere = self.best_quote(body, passages)
+                anywhere = self.best_quote(body, passages, None, question)
                 if anywhere is None or anywhere[0] < self.min_support:
                     dropped.append(body)
                     continue

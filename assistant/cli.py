@@ -1,20 +1,43 @@
-"""The command line: `assistant ingest | ask | chat | eval | serve | config`."""
+"""The command line: `assistant ingest | ask | chat | config`."""
 
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from assistant.config import Settings
+from assistant.prompts import PromptError
 from assistant.store import StoreError
+
+if TYPE_CHECKING:
+    from assistant.app import Assistant
+    from assistant.chain import Answer
+    from assistant.retrieval import Filters
 
 
 def _fail(message: str) -> None:
     click.echo(f"Error: {message}", err=True)
     sys.exit(2)
+
+
+def _open(settings: Settings | None = None) -> Assistant:
+    from assistant.app import Assistant
+
+    try:
+        return Assistant.from_settings(settings or Settings())
+    except (StoreError, PromptError) as exc:
+        _fail(str(exc))
+        raise
+
+
+def _known_errors() -> tuple[type[BaseException], ...]:
+    from assistant.llm import LLMUnavailableError
+
+    return (StoreError, PromptError, LLMUnavailableError)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -27,15 +50,109 @@ def main() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def ingest(paths: tuple[Path, ...], as_json: bool) -> None:
     """Index .txt, .md and .html files and folders (with optional NAME.meta.yaml sidecars)."""
-    from assistant.app import Assistant
-
     try:
-        with Assistant.from_settings(Settings()) as assistant:
+        with _open() as assistant:
             report = assistant.ingest(paths)
     except StoreError as exc:
         _fail(str(exc))
         return
     click.echo(json.dumps(report.to_dict(), indent=2) if as_json else report.summary())
+
+
+def _filters(outlet: tuple[str, ...], since: str | None, until: str | None) -> Filters:
+    from assistant.retrieval import Filters
+
+    try:
+        return Filters(outlets=outlet, since=since, until=until)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
+def format_answer(answer: Answer) -> str:
+    """The answer, then its numbered sources with their quotes."""
+    lines = [answer.text]
+    if answer.citations:
+        lines.append("")
+        lines.append("Sources:")
+        for c in answer.citations:
+            lines.append(f"[{c.n}] {c.outlet}, {c.published} — {c.title or c.source} ({c.source})")
+            lines.append(f"    “{' '.join(c.quote.split())}”")
+    if answer.standalone_question and answer.standalone_question != answer.question:
+        lines.append(f"\n(Understood as: {answer.standalone_question})")
+    return "\n".join(lines)
+
+
+_filter_options = [
+    click.option("--outlet", multiple=True, help="Only this outlet (repeatable), e.g. --outlet Yonhap."),
+    click.option("--since", help="Only articles published on or after this date (YYYY-MM-DD)."),
+    click.option("--until", help="Only articles published on or before this date (YYYY-MM-DD)."),
+]
+
+
+def _with_filters(func: Any) -> Any:
+    for option in reversed(_filter_options):
+        func = option(func)
+    return func
+
+
+@main.command()
+@click.argument("question")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (answer, refused, citations, ...).")
+@_with_filters
+def ask(question: str, as_json: bool, outlet: tuple[str, ...], since: str | None, until: str | None) -> None:
+    """Answer QUESTION from the articles, with numbered sources and quotes."""
+    filters = _filters(outlet, since, until)
+    assistant = _open()
+    try:
+        answer = assistant.ask(question, filters=filters)
+    except _known_errors() as exc:
+        _fail(str(exc))
+        return
+    finally:
+        assistant.close()
+    click.echo(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False) if as_json else format_answer(answer))
+
+
+@main.command()
+@_with_filters
+def chat(outlet: tuple[str, ...], since: str | None, until: str | None) -> None:
+    """A conversation in the terminal; follow-up questions use the history. Ctrl-D or 'exit' ends it."""
+    from assistant.chain import Answer
+
+    filters = _filters(outlet, since, until)
+    assistant = _open()
+    history: list[dict[str, str]] = []
+    click.echo("Ask about U.S.-South Korea coordination on North Korea. 'new' starts over, 'exit' ends.")
+    try:
+        while True:
+            try:
+                question = input("\nyou> ").strip()
+            except EOFError:
+                break
+            if question.lower() in {"exit", "quit"}:
+                break
+            if question.lower() == "new":
+                history = []
+                click.echo("(new conversation)")
+                continue
+            if not question:
+                continue
+            click.echo("assistant> ", nl=False)
+            final: Answer | None = None
+            try:
+                for part in assistant.stream(question, history, filters):
+                    if isinstance(part, Answer):
+                        final = part
+                    else:
+                        click.echo(part, nl=False)
+            except _known_errors() as exc:
+                click.echo(f"\nError: {exc}")
+                continue
+            assert final is not None
+            click.echo("\n\nChecked answer:\n" + format_answer(final))
+            history += [{"role": "user", "content": question}, {"role": "assistant", "content": final.text}]
+    finally:
+        assistant.close()
 
 
 @main.command()

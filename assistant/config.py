@@ -94,11 +94,11 @@ class Settings(BaseSettings):
         420, ge=50, description="Token budget for the passages in the prompt (weakest dropped first)."
     )
     min_evidence: float = Field(
-        0.34,
+        0.45,
         ge=0,
-        le=1,
-        description="Least share of the question's (IDF-weighted) words the best evidence must hold; "
-        "below it the assistant refuses without calling the LLM.",
+        le=2,
+        description="Least evidence for a question: the share of its (IDF-weighted) words in the best sentence "
+        "plus the best dense similarity; below it the assistant refuses without calling the LLM.",
     )
     min_support: float = Field(
         0.6, ge=0, le=1, description="Least share of an answer sentence's words its quote must hold."

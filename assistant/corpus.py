@@ -82,12 +82,28 @@ KNOWN_OUTLETS = {
     "the korea times": "The Korea Times",
     "korea times": "The Korea Times",
 }
+_HTML_DROPPED = ["script", "style", "noscript", "nav", "header", "footer", "aside", "form", "template"]
+# Elements that start a new line of text; every other element (a, b, em, span, ...) stays inline.
+_HTML_BLOCKS = [
+    *("address", "article", "blockquote", "dd", "div", "dl", "dt", "figcaption", "figure", "h1", "h2"),
+    *("h3", "h4", "h5", "h6", "hr", "li", "main", "ol", "p", "pre", "section", "table", "td", "th", "tr"),
+    "ul",
+]
 _MIN_REPEAT_CHARS = 40
 _MAX_TITLE_CHARS = 120
 
 
 class DocumentError(ValueError):
     """A file that cannot be read as a document; the message says why."""
+
+
+class _SidecarLoader(yaml.SafeLoader):
+    """SafeLoader that keeps dates as text, so a bad date gets our message rather than PyYAML's."""
+
+
+_SidecarLoader.add_constructor(
+    "tag:yaml.org,2002:timestamp", lambda loader, node: loader.construct_scalar(node)
+)
 
 
 @dataclass(frozen=True)
@@ -157,7 +173,7 @@ def decode(data: bytes, name: str) -> str:
     """Bytes to text, or a DocumentError that says what is wrong with the file."""
     if not data.strip():
         raise DocumentError(f"{name}: empty file")
-    if b"\x00" in data[:8192]:
+    if b"\x00" in data:
         raise DocumentError(f"{name}: binary file (contains NUL bytes), not text")
     try:
         text = data.decode("utf-8-sig")
@@ -168,16 +184,25 @@ def decode(data: bytes, name: str) -> str:
 
 def html_to_text(html: str) -> str:
     """Visible text of an HTML page, one block per line; scripts, styles and navigation dropped."""
-    from bs4 import BeautifulSoup
+    from bs4 import BeautifulSoup, NavigableString
 
     soup = BeautifulSoup(html, "html.parser")
-    for tag in soup(["script", "style", "noscript", "nav", "header", "footer", "aside", "form", "template"]):
+    for tag in soup(_HTML_DROPPED):
         tag.decompose()
     title = soup.title.get_text(" ", strip=True) if soup.title else ""
     if soup.title:
         soup.title.decompose()
     body = soup.body or soup
-    lines = [line.strip() for line in body.get_text("\n").splitlines()]
+    # Source line breaks are layout, not text (outside <pre>); inline tags such as <b> stay in their line.
+    for node in body.find_all(string=True):
+        if type(node) is NavigableString and node.find_parent("pre") is None:
+            node.replace_with(re.sub(r"\s+", " ", node))
+    for tag in body.find_all("br"):
+        tag.replace_with("\n")
+    for tag in body.find_all(_HTML_BLOCKS):
+        tag.insert_before("\n")
+        tag.append("\n")
+    lines = [re.sub(r"[ \t]{2,}", " ", line).strip() for line in body.get_text().splitlines()]
     text = "\n".join(line for line in lines if line)
     return f"{title}\n{text}" if title and not text.startswith(title) else text
 
@@ -188,7 +213,7 @@ def read_sidecar(path: Path) -> dict[str, str]:
     if not sidecar.exists():
         return {}
     try:
-        data = yaml.safe_load(sidecar.read_text(encoding="utf-8")) or {}
+        data = yaml.load(sidecar.read_text(encoding="utf-8"), Loader=_SidecarLoader) or {}
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise DocumentError(f"{sidecar.name}: invalid YAML sidecar ({exc})") from exc
     if not isinstance(data, dict):
@@ -196,13 +221,25 @@ def read_sidecar(path: Path) -> dict[str, str]:
     out: dict[str, str] = {}
     for key in ("title", "outlet", "published", "byline"):
         value = data.get(key)
-        if isinstance(value, date | datetime):
-            value = value.isoformat()[:10]
-        if value:
-            out[key] = str(value).strip()
-    if "published" in out and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", out["published"]):
-        raise DocumentError(f"{sidecar.name}: published must be an ISO date (YYYY-MM-DD), got {out['published']!r}")
+        if value is None or value == "":
+            continue
+        if not isinstance(value, str | int | float) or isinstance(value, bool):
+            raise DocumentError(f"{sidecar.name}: {key} must be text, got {value!r}")
+        out[key] = str(value).strip()
+    if "published" in out:
+        out["published"] = _sidecar_date(out["published"], sidecar.name)
     return out
+
+
+def _sidecar_date(value: str, name: str) -> str:
+    """'2020-07-02' (or a date-time starting so) as an ISO date; DocumentError if it is no real date."""
+    try:
+        parsed = datetime.fromisoformat(value) if re.match(r"\d{4}-\d{2}-\d{2}(?:$|[T ])", value) else None
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        raise DocumentError(f"{name}: published must be a real date written YYYY-MM-DD, got {value!r}")
+    return parsed.date().isoformat()
 
 
 def load_document(path: Path, source: str | None = None, max_bytes: int | None = None) -> Document:
@@ -213,7 +250,9 @@ def load_document(path: Path, source: str | None = None, max_bytes: int | None =
         raise DocumentError(f"{name}: unsupported extension {suffix or '(none)'}; use .txt, .md or .html")
     size = path.stat().st_size
     if max_bytes is not None and size > max_bytes:
-        raise DocumentError(f"{name}: {size / 1e6:.1f} MB is over the {max_bytes / 1e6:.0f} MB limit per file")
+        raise DocumentError(
+            f"{name}: {size / 1e6:.1f} MB is over the {max_bytes / 1e6:.0f} MB limit per file"
+        )
     raw = decode(path.read_bytes(), name)
     if suffix in (".html", ".htm"):
         raw = html_to_text(raw)
@@ -337,7 +376,11 @@ def extract_metadata(raw: str, source: str, sidecar: dict[str, str] | None = Non
         elif m := _BYLINE.match(line):
             put("byline", m.group(1), f"byline {line!r}")
         elif m := _DATELINE_YEAR.match(line):
-            put("published", _iso(int(m.group(4)), _month(m.group(2)), int(m.group(3))), f"dateline {m.group()!r}")
+            put(
+                "published",
+                _iso(int(m.group(4)), _month(m.group(2)), int(m.group(3))),
+                f"dateline {m.group()!r}",
+            )
             put("outlet", _outlet(m.group(5)), f"dateline {m.group()!r}")
         elif m := _DATELINE_AGENCY.match(line):
             put("outlet", _outlet(m.group(4)), f"dateline {m.group()!r}")

@@ -18,7 +18,7 @@ from assistant.corpus import SIDECAR_SUFFIX, Document, DocumentError, load_docum
 from assistant.store import Store
 
 # Bump when cleaning or chunking changes in a way that changes chunk text: forces a rebuild.
-PIPELINE_VERSION = 1
+PIPELINE_VERSION = 2
 
 
 @dataclass
@@ -94,9 +94,9 @@ def discover(paths: Iterable[Path]) -> tuple[list[Path], list[Path], list[tuple[
             folders.append(path.resolve())
             for item in sorted(path.rglob("*")):
                 rel = item.relative_to(path)
-                if item.is_file() and not any(p.startswith(".") for p in rel.parts):
-                    if not item.name.endswith(SIDECAR_SUFFIX):
-                        files.append(item)
+                hidden = any(p.startswith(".") for p in rel.parts)
+                if item.is_file() and not hidden and not item.name.endswith(SIDECAR_SUFFIX):
+                    files.append(item)
         elif path.is_file():
             files.append(path)
         else:
@@ -108,12 +108,20 @@ class Indexer:
     """Brings the store in line with a set of files: adds, replaces and removes chunks."""
 
     def __init__(
-        self, store: Store, settings: Settings, count_tokens: Callable[[str], int], progress: bool | None = None
+        self,
+        store: Store,
+        settings: Settings,
+        count_tokens: Callable[[str], int],
+        progress: bool | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
         self.count_tokens = count_tokens
         self.progress = progress
+
+    @property
+    def _max_bytes(self) -> int:
+        return int(self.settings.max_file_mb * 1e6)
 
     def ingest(self, paths: Iterable[Path]) -> IngestReport:
         started = time.perf_counter()
@@ -123,12 +131,18 @@ class Indexer:
         with self.store.writing():
             fingerprint = index_fingerprint(self.settings)
             indexed = self.store.documents()
-            if indexed and self.store.manifest.get("fingerprint") != fingerprint["fingerprint"]:
+            manifest = self.store.manifest
+            if indexed and manifest.get("fingerprint") != fingerprint["fingerprint"]:
                 documents = self._rebuild(indexed, documents, report)
                 indexed = {}
+            report.skipped = [
+                (name, f"{reason} (its previously indexed version is kept)" if name in indexed else reason)
+                for name, reason in report.skipped
+            ]
             changed = self._sync(documents, indexed, report)
             changed |= self._remove_missing(indexed, folders, {d.source for d in documents}, report)
-            self.store.write_manifest(fingerprint, bump=changed)
+            if changed or report.rebuilt or manifest.get("fingerprint") != fingerprint["fingerprint"]:
+                self.store.write_manifest(fingerprint, bump=changed)
             report.total_chunks = self.store.count()
         report.documents = len(documents)
         report.seconds = time.perf_counter() - started
@@ -136,10 +150,9 @@ class Indexer:
 
     def _load(self, files: list[Path], report: IngestReport) -> list[Document]:
         documents: dict[str, Document] = {}
-        max_bytes = int(self.settings.max_file_mb * 1e6)
         for path in files:
             try:
-                doc = load_document(path, max_bytes=max_bytes)
+                doc = load_document(path, max_bytes=self._max_bytes)
             except DocumentError as exc:
                 report.skipped.append((path.name, str(exc)))
                 continue
@@ -163,7 +176,7 @@ class Indexer:
             path = Path(info.path)
             if source not in given and path.is_file():
                 try:
-                    documents.append(load_document(path))
+                    documents.append(load_document(path, max_bytes=self._max_bytes))
                 except DocumentError as exc:
                     report.skipped.append((source, str(exc)))
         self.store.reset()
@@ -232,7 +245,9 @@ class Indexer:
 
 def _document_hash(doc: Document) -> str:
     meta = doc.metadata
-    key = json.dumps([doc.text, meta.title, meta.outlet, meta.published, meta.byline, str(doc.path.resolve())])
+    key = json.dumps(
+        [doc.text, meta.title, meta.outlet, meta.published, meta.byline, str(doc.path.resolve())]
+    )
     return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 

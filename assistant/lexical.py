@@ -19,6 +19,12 @@ STOPWORDS = frozenset(
     whose whether shall may might must us s t""".split()
 )
 _WORD = re.compile(r"[A-Za-z0-9]+(?:[-'’][A-Za-z0-9]+)*")
+NUMBER_WORDS = {
+    w: str(i)
+    for i, w in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve".split()
+    )
+} | {"once": "1", "twice": "2", "thrice": "3", "first": "1st", "second": "2nd", "third": "3rd"}
 _ABBREV = {"u.s.": "usa", "u.s": "usa", "us": "usa", "n.k.": "nk", "s.": "south", "dprk": "dprk"}
 
 
@@ -36,11 +42,19 @@ class Analyzer:
         for m in _WORD.finditer(text):
             for word in re.split(r"[-'’]", m.group().lower()):
                 if word and word not in STOPWORDS and (len(word) > 1 or word.isdigit()):
+                    word = NUMBER_WORDS.get(word, word)
                     out.append(self._stemmer.stemWord(_ABBREV.get(word, word)))
         return out
 
     def term_set(self, text: str) -> set[str]:
         return set(self.terms(text))
+
+    @staticmethod
+    def numbers(text: str) -> set[str]:
+        """Numbers in the text, number words ('three', 'twice') as digits; '1,000' as '1000'."""
+        found = {m.replace(",", "") for m in re.findall(r"\b\d[\d,]*(?:\.\d+)?\b", text)}
+        words = {NUMBER_WORDS[w] for w in re.findall(r"[a-z]+", text.lower()) if w in NUMBER_WORDS}
+        return found | {w for w in words if w.isdigit()}
 
 
 def idf_function(doc_terms: Sequence[set[str]]) -> Callable[[str], float]:

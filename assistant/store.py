@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import socket
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -18,6 +19,7 @@ from langchain_core.embeddings import Embeddings
 from assistant.config import Settings
 
 LOCK_FILE = ".assistant.lock"
+CONNECT_TIMEOUT_S = 5.0
 
 
 class StoreError(RuntimeError):
@@ -67,10 +69,12 @@ class ProcessLock:
                         "processes can share the index."
                     ) from exc
                 time.sleep(0.05)
-        self.mode = mode
         if mode == fcntl.LOCK_EX:
             os.ftruncate(self._fd, 0)
             os.pwrite(self._fd, f"{os.getpid()}\n".encode(), 0)
+        elif self.mode == fcntl.LOCK_EX:
+            os.ftruncate(self._fd, 0)  # no longer the writer: name no stale pid in others' errors
+        self.mode = mode
 
     def _holder(self) -> str:
         try:
@@ -94,20 +98,25 @@ def _make_client(settings: Settings) -> Any:
     chroma_settings = ChromaSettings(anonymized_telemetry=False)
     if settings.chroma_url:
         url = urlparse(settings.chroma_url)
-        if not url.hostname:
-            raise StoreError(f"ASSISTANT_CHROMA_URL={settings.chroma_url!r} is not a URL like http://127.0.0.1:8000")
         try:
+            port = url.port or (443 if url.scheme == "https" else 8000)
+        except ValueError:
+            port = 0
+        if not url.hostname or url.scheme not in ("http", "https") or not port:
+            raise StoreError(
+                f"ASSISTANT_CHROMA_URL={settings.chroma_url!r} is not a URL like http://127.0.0.1:8000"
+            )
+        try:
+            # Chroma's own HTTP client waits forever on a silent host: check it answers at all first.
+            socket.create_connection((url.hostname, port), timeout=CONNECT_TIMEOUT_S).close()
             client = chromadb.HttpClient(
-                host=url.hostname,
-                port=url.port or (443 if url.scheme == "https" else 8000),
-                ssl=url.scheme == "https",
-                settings=chroma_settings,
+                host=url.hostname, port=port, ssl=url.scheme == "https", settings=chroma_settings
             )
             client.heartbeat()
         except Exception as exc:
             raise StoreError(
                 f"Chroma at {settings.chroma_url} did not answer: start it with `chroma run --path DIR "
-                f"--host {url.hostname} --port {url.port or 8000}` or unset ASSISTANT_CHROMA_URL ({exc})"
+                f"--host {url.hostname} --port {port}` or unset ASSISTANT_CHROMA_URL ({exc})"
             ) from exc
         return client
     settings.persist_dir.mkdir(parents=True, exist_ok=True)
@@ -157,7 +166,12 @@ class Store:
         if self._lock is None:
             yield
             return
-        self._lock.acquire(fcntl.LOCK_EX)
+        try:
+            self._lock.acquire(fcntl.LOCK_EX)
+        except StoreLockedError:
+            # flock(2) drops the shared lock before a conversion that then fails: take it back.
+            self._lock.acquire(fcntl.LOCK_SH)
+            raise
         try:
             yield
         finally:
