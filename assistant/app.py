@@ -48,8 +48,13 @@ class Assistant:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, settings: Settings | None = None, **overrides: Any) -> Assistant:
-        """Build every component from settings (defaults: assistant.toml and ASSISTANT_* env vars)."""
+    def from_settings(
+        cls, settings: Settings | None = None, *, llm: BaseChatModel | None = None, **overrides: Any
+    ) -> Assistant:
+        """Build every component from settings (defaults: assistant.toml and ASSISTANT_* env vars).
+
+        `llm` plugs in any LangChain chat model instead of the one `settings.llm` names.
+        """
         settings = settings or Settings(**overrides)
         encoding = get_encoding(settings.tokenizer)
 
@@ -59,7 +64,7 @@ class Assistant:
         def llm_factory() -> BaseChatModel:
             from assistant.llm import make_chat_model
 
-            return make_chat_model(settings)
+            return llm if llm is not None else make_chat_model(settings)
 
         embeddings = make_embeddings(settings.embedding, settings.embedding_batch_size)
         return cls(settings, Store(settings, embeddings), count_tokens, llm_factory)

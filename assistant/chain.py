@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
+import numpy as np
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import Runnable, RunnableGenerator, RunnableLambda
@@ -20,6 +21,7 @@ from assistant.prompts import Prompts
 from assistant.retrieval import Filters, HybridRetriever, Passage
 
 Message = dict[str, str]
+_SENTENCE_CACHE = 20_000  # sentence vectors kept per process
 
 
 @dataclass
@@ -88,6 +90,8 @@ class AnswerChain:
         self.analyzer = analyzer
         self.count_tokens = count_tokens
         self.checker = CitationChecker(analyzer, settings.min_support)
+        self.embeddings = retriever.store.embeddings
+        self._sentence_vectors: dict[str, np.ndarray] = {}
 
     # --- the Runnable --------------------------------------------------------------------------
 
@@ -141,7 +145,8 @@ class AnswerChain:
                 return
 
         t = time.perf_counter()
-        chunks = self.retriever.search(standalone, self.settings.top_k, filters)
+        vector = self.embeddings.embed_query(standalone)
+        chunks = self.retriever.search(standalone, self.settings.top_k, filters, vector)
         index = self.retriever.lexical_index()
         selector = EvidenceSelector(self.analyzer, index.idf)
         evidence = selector.select(
@@ -150,6 +155,7 @@ class AnswerChain:
             self.settings.max_evidence_sentences,
             self.settings.max_passage_tokens,
             self.count_tokens,
+            lambda texts: self._similarities(vector, texts),
         )
         timings["retrieve_s"] = time.perf_counter() - t
         trace["retrieved"] = [{"id": c.id, "source": c.source, "score": round(c.score, 5)} for c in chunks]
@@ -201,6 +207,19 @@ class AnswerChain:
         )
 
     # --- steps ---------------------------------------------------------------------------------
+
+    def _similarities(self, vector: Sequence[float], texts: list[str]) -> list[float]:
+        """Cosine similarity of each text to the question vector; sentence vectors are cached."""
+        missing = list(dict.fromkeys(t for t in texts if t not in self._sentence_vectors))
+        if missing:
+            if len(self._sentence_vectors) > _SENTENCE_CACHE:
+                self._sentence_vectors.clear()
+            for text, vec in zip(missing, self.embeddings.embed_documents(missing), strict=True):
+                v = np.asarray(vec, dtype=np.float32)
+                self._sentence_vectors[text] = v / (np.linalg.norm(v) or 1.0)
+        q = np.asarray(vector, dtype=np.float32)
+        q = q / (np.linalg.norm(q) or 1.0)
+        return [float(self._sentence_vectors[t] @ q) for t in texts]
 
     def rewrite(self, question: str, history: Sequence[Message]) -> str:
         """The follow-up as a standalone question (falls back to joining it with the last user turn)."""

@@ -63,6 +63,7 @@ class CheckResult:
         )
 
 
+_CLEARLY_BETTER = 0.15  # re-point a citation when another passage supports the sentence this much better
 _PASSAGE_WORD = re.compile(r"\(?\b(?:see |in |from )?(?:the )?passages? \[?(\d+)\]?\)?", re.IGNORECASE)
 _LEAD_IN = re.compile(
     r",?\s*\b(?:as (?:stated|mentioned|noted|reported|shown|indicated) in|according to|see)\s*(?=\[\d)",
@@ -123,11 +124,12 @@ class CitationChecker:
         return out
 
     def support(self, sentence: str, quote: str, published: str = "", question: str = "") -> float:
-        """How well the quote (with its article's date) backs the sentence, 0..1.
+        """How well the quote backs the sentence, 0..1.
 
         The share of the sentence's content words found in the quote, and, when the sentence adds words
         the question did not have, the share of those new words: the new information must be backed too.
-        0 when the sentence has a number that neither the quote nor the article's date holds.
+        0 when the sentence has a number that neither the quote nor the article's date holds (a sentence
+        may restate the year or day of the article it cites).
         """
         words = self.analyzer.term_set(sentence)
         if not words:
@@ -135,7 +137,7 @@ class CitationChecker:
         date_words = _date_words(published)
         if self.analyzer.numbers(sentence) - self.analyzer.numbers(quote) - date_words:
             return 0.0
-        have = self.analyzer.term_set(quote) | self.analyzer.term_set(" ".join(date_words))
+        have = self.analyzer.term_set(quote)
         score = len(words & have) / len(words)
         novel = words - self.analyzer.term_set(question)
         if question and novel:
@@ -176,14 +178,12 @@ class CitationChecker:
             if len(valid) != len(numbers):
                 repaired.append(f"removed marker(s) naming no passage in: {body}")
             found = self.best_quote(body, passages, valid, question) if valid else None
-            if found is None or found[0] < self.min_support:
-                anywhere = self.best_quote(body, passages, None, question)
-                if anywhere is None or anywhere[0] < self.min_support:
-                    dropped.append(body)
-                    continue
-                repaired.append(
-                    f"cited passage {anywhere[1] + 1} instead of {numbers or 'none'} for: {body}"
-                )
+            anywhere = self.best_quote(body, passages, None, question)
+            if anywhere is None or anywhere[0] < self.min_support:
+                dropped.append(body)
+                continue
+            if found is None or found[0] < self.min_support or found[0] < anywhere[0] - _CLEARLY_BETTER:
+                repaired.append(f"cited passage {anywhere[1] + 1} instead of {numbers or 'none'} for: {body}")
                 found = anywhere
             _, index, (a, b) = found
             passage = passages[index]

@@ -101,9 +101,11 @@ class _SidecarLoader(yaml.SafeLoader):
     """SafeLoader that keeps dates as text, so a bad date gets our message rather than PyYAML's."""
 
 
-_SidecarLoader.add_constructor(
-    "tag:yaml.org,2002:timestamp", lambda loader, node: loader.construct_scalar(node)
-)
+def _timestamp_as_text(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> str:
+    return str(loader.construct_scalar(node))
+
+
+_SidecarLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_as_text)
 
 
 @dataclass(frozen=True)

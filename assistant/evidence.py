@@ -66,16 +66,23 @@ class EvidenceSelector:
         max_sentences: int,
         budget_tokens: int,
         count_tokens: Callable[[str], int],
+        similarity: Callable[[list[str]], list[float]] | None = None,
     ) -> Evidence:
-        """The best sentences (with a lead-in sentence where they start with a pronoun), grouped by chunk."""
+        """The best sentences (with a lead-in sentence where they start with a pronoun), grouped by chunk.
+
+        A sentence scores by its IDF-weighted word overlap with the question, averaged with its embedding
+        similarity to the question when `similarity` is given (it catches paraphrases).
+        """
         q_terms = self.analyzer.term_set(question)
         scored: list[tuple[float, int, int, int]] = []  # score, chunk index, sentence index, rank
         spans_by_chunk = [split_sentences(c.text) for c in chunks]
-        for ci, spans in enumerate(spans_by_chunk):
-            for si, span in enumerate(spans):
-                score = self.coverage(q_terms, span.text)
-                if score > 0:
-                    scored.append((score - 0.01 * ci, ci, si, ci))
+        flat = [(ci, si, span) for ci, spans in enumerate(spans_by_chunk) for si, span in enumerate(spans)]
+        sims = similarity([span.text for _, _, span in flat]) if similarity and flat else [0.0] * len(flat)
+        for (ci, si, span), sim in zip(flat, sims, strict=True):
+            lexical = self.coverage(q_terms, span.text)
+            score = (lexical + max(sim, 0.0)) / 2 if similarity else lexical
+            if lexical > 0 or sim > 0.3:
+                scored.append((score - 0.01 * ci, ci, si, ci))
         scored.sort(reverse=True)
         chosen: dict[int, set[int]] = {}
         used_tokens = 0

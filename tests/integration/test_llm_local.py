@@ -63,7 +63,7 @@ def test_streams_token_chunks_matching_invoke(model: LocalChatModel) -> None:
     assert isinstance(total, AIMessageChunk)
     assert total.text == model.invoke(question).text
     assert total.usage_metadata is not None
-    assert total.usage_metadata["output_tokens"] == len(texts)
+    assert total.usage_metadata["output_tokens"] in (len(texts), len(texts) + 1)  # + the end-of-turn token
     assert total.response_metadata["finish_reason"] in ("stop", "length")
 
 

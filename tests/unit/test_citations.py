@@ -1,0 +1,94 @@
+"""Citation parsing and checking, without any model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from assistant.citations import CitationChecker, is_refusal, parse_answer
+from assistant.corpus import load_document
+from assistant.lexical import Analyzer
+from assistant.retrieval import Passage
+
+SEEDS = Path(__file__).resolve().parents[2] / "seeds"
+
+
+def passage_from(source: str, needle: str, width: int = 300) -> Passage:
+    doc = load_document(SEEDS / source)
+    i = doc.text.index(needle)
+    start, end = max(0, i - width // 2), min(len(doc.text), i + len(needle) + width // 2)
+    m = doc.metadata
+    return Passage(f"{source}:{start}", doc.text[start:end], source, m.title, m.outlet, m.published, start, end)
+
+
+@pytest.fixture(scope="module")
+def checker() -> CitationChecker:
+    return CitationChecker(Analyzer(), min_support=0.6)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("It met in Washington [1].", [("It met in Washington.", [1])]),
+        ("It met in Washington. [2]", [("It met in Washington.", [2])]),
+        ("A [1][3]. B [2, 4].", [("A.", [1, 3]), ("B.", [2, 4])]),
+        ("It met in Washington (see passage 2).", [("It met in Washington.", [2])]),
+        ("It was held face to face, as stated in [1].", [("It was held face to face.", [1])]),
+        ("No marker here.", [("No marker here.", [])]),
+        ("[1] 3 times [2]", [("3 times", [1, 2])]),
+    ],
+)
+def test_parse_answer(text: str, expected: list) -> None:
+    assert parse_answer(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "refused"),
+    [
+        ("I don't know.", True),
+        ("The passages do not contain this information.", True),
+        ("", True),
+        ("The group first met in Washington [1].", False),
+    ],
+)
+def test_is_refusal(text: str, refused: bool) -> None:
+    assert is_refusal(text) is refused
+
+
+def test_support_requires_numbers_and_new_words(checker: CitationChecker) -> None:
+    quote = "U.S. President Donald Trump and North Korean leader Kim Jong-un met three times between June 2018 and June 2019."
+    assert checker.support("They met 3 times.", quote) == 1.0
+    assert checker.support("They met 4 times.", quote) == 0.0
+    # the date of the article counts as evidence for a year or month the sentence restates
+    assert checker.support("In August 2020 Lee proposed improvements.", "Lee proposed improvements.", "2020-08-19") >= 0.6
+    assert checker.support("In August 2021 Lee proposed improvements.", "Lee proposed improvements.", "2020-08-19") == 0
+    q = "Were the meetings to be held face to face?"
+    assert checker.support("The meetings could be held by video conference.", "The meetings could be held in person.", "", q) < 0.6
+
+
+def test_check_keeps_supported_repoints_wrong_and_drops_the_rest(checker: CitationChecker) -> None:
+    yonhap = passage_from("001_fd24264b0bd6d25d.txt", "set up in November 2018")
+    xinhua = passage_from("003_064ee402f8c2cb2b.txt", "Warsaw")
+    answer = (
+        "The working group was set up in November 2018 [2]. "  # wrong number: Yonhap is [1]
+        "Pompeo and Kang met in Warsaw [7]. "  # dangling
+        "The group has 40 members [1]."  # unsupported
+    )
+    result = checker.check(answer, [yonhap, xinhua])
+    assert [s.text for s in result.sentences] == [
+        "The working group was set up in November 2018.",
+        "Pompeo and Kang met in Warsaw.",
+    ]
+    assert [c.source for c in result.citations] == [yonhap.source, xinhua.source]
+    assert result.dropped == ["The group has 40 members."]
+    assert len(result.repaired) >= 2
+    for c in result.citations:
+        assert load_document(SEEDS / c.source).text[c.start : c.end] == c.quote
+    assert result.text.endswith("[2]")
+
+
+def test_same_quote_shares_one_number(checker: CitationChecker) -> None:
+    yonhap = passage_from("001_fd24264b0bd6d25d.txt", "set up in November 2018")
+    result = checker.check("It was set up in November 2018 [1]. The working group was set up in November 2018 [1].", [yonhap])
+    assert len(result.citations) == 1 and [s.citations for s in result.sentences] == [(1,), (1,)]
