@@ -135,7 +135,8 @@ class CitationChecker:
         if not words:
             return 0.0
         date_words = _date_words(published)
-        if self.analyzer.numbers(sentence) - self.analyzer.numbers(quote) - date_words:
+        digits = {n.replace(",", "") for n in re.findall(r"\b\d[\d,]*(?:\.\d+)?\b", sentence)}
+        if digits - self.analyzer.numbers(quote) - date_words:
             return 0.0
         have = self.analyzer.term_set(quote)
         score = len(words & have) / len(words)

@@ -53,7 +53,7 @@ def ingest(paths: tuple[Path, ...], as_json: bool) -> None:
     try:
         with _open() as assistant:
             report = assistant.ingest(paths)
-    except StoreError as exc:
+    except (StoreError, ValueError) as exc:  # ValueError: a bad setting (pydantic) or model string
         _fail(str(exc))
         return
     click.echo(json.dumps(report.to_dict(), indent=2) if as_json else report.summary())
@@ -158,6 +158,16 @@ def chat(outlet: tuple[str, ...], since: str | None, until: str | None) -> None:
 @main.command()
 def config() -> None:
     """Show every setting, its value and what it means."""
-    settings = Settings()
+    from pydantic import ValidationError
+
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        _fail(f"{exc}\nCheck the ASSISTANT_* environment variables and assistant.toml.")
+        return
     for name, info in Settings.model_fields.items():
         click.echo(f"{name} = {getattr(settings, name)!r}\n    {info.description}")
+
+
+if __name__ == "__main__":
+    main()

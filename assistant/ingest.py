@@ -135,12 +135,15 @@ class Indexer:
             if indexed and manifest.get("fingerprint") != fingerprint["fingerprint"]:
                 documents = self._rebuild(indexed, documents, report)
                 indexed = {}
+            loaded = {d.source for d in documents}
             report.skipped = [
-                (name, f"{reason} (its previously indexed version is kept)" if name in indexed else reason)
+                (name, f"{reason} (its previously indexed version is kept)")
+                if name in indexed and name not in loaded
+                else (name, reason)
                 for name, reason in report.skipped
             ]
             changed = self._sync(documents, indexed, report)
-            changed |= self._remove_missing(indexed, folders, {d.source for d in documents}, report)
+            changed |= self._remove_missing(indexed, folders, loaded, report)
             if changed or report.rebuilt or manifest.get("fingerprint") != fingerprint["fingerprint"]:
                 self.store.write_manifest(fingerprint, bump=changed)
             report.total_chunks = self.store.count()

@@ -388,7 +388,7 @@ class LocalChatModel(BaseChatModel):
 
     def load(self) -> None:
         """Start the in-process server once (thread-safe; later calls return at once)."""
-        self._server()
+        self._loaded()
 
     def close(self) -> None:
         """Stop the server and free its memory; a later call loads it again."""
@@ -397,17 +397,20 @@ class LocalChatModel(BaseChatModel):
         if handle is not None:
             handle.close()
 
-    def _server(self) -> Any:
-        """Return the running server, starting it on first use."""
+    def _loaded(self) -> tuple[_ServerHandle, Any]:
+        """Return the handle and its server, starting the server on first use."""
         handle = self._handle
-        if handle is not None:
-            return handle.server
-        with self._load_lock:
-            if self._handle is None:
-                started = time.perf_counter()
-                self._handle = _ServerHandle(self._start_server())
-                self._load_seconds = time.perf_counter() - started
-            return self._handle.server
+        if handle is None:
+            with self._load_lock:
+                if self._handle is None:
+                    started = time.perf_counter()
+                    self._handle = _ServerHandle(self._start_server())
+                    self._load_seconds = time.perf_counter() - started
+                handle = self._handle
+        server = handle.server
+        if server is None:
+            raise LLMUnavailableError("The local model was closed while this request was starting: retry it.")
+        return handle, server
 
     def _start_server(self) -> Any:
         path = Path(self.model_path)
@@ -432,9 +435,8 @@ class LocalChatModel(BaseChatModel):
         params.cache_prompt = True
         params.cache_ram_mib = _PROMPT_CACHE_RAM_MIB
         params.verbosity = 1  # errors only, on stderr
-        params.api_keys = [
-            os.urandom(16).hex()
-        ]  # the in-process calls skip it; the loopback HTTP port does not
+        # The server also listens on a loopback port; a random key locks that out (in-process calls skip it).
+        params.api_keys = [os.urandom(16).hex()]
         try:
             return xllamacpp.Server(params)
         except Exception as exc:
@@ -467,7 +469,7 @@ class LocalChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        server = self._server()
+        _, server = self._loaded()
         request = self._request(messages, stop, stream=False, **kwargs)
         with self._generate_lock:
             try:
@@ -491,10 +493,7 @@ class LocalChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        server = self._server()
-        handle = self._handle
-        if handle is None:  # closed by another thread just now
-            raise LLMUnavailableError("The local model was closed while a request was starting.")
+        handle, server = self._loaded()
         request = self._request(messages, stop, stream=True, **kwargs)
         done = object()
         events: queue.SimpleQueue[Any] = queue.SimpleQueue()

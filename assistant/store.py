@@ -5,7 +5,6 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
-import socket
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -19,7 +18,7 @@ from langchain_core.embeddings import Embeddings
 from assistant.config import Settings
 
 LOCK_FILE = ".assistant.lock"
-CONNECT_TIMEOUT_S = 5.0
+CONNECT_TIMEOUT_S = 5.0  # for a Chroma server's first answer
 
 
 class StoreError(RuntimeError):
@@ -93,6 +92,7 @@ class ProcessLock:
 
 def _make_client(settings: Settings) -> Any:
     import chromadb
+    import httpx
     from chromadb.config import Settings as ChromaSettings
 
     chroma_settings = ChromaSettings(anonymized_telemetry=False)
@@ -107,8 +107,12 @@ def _make_client(settings: Settings) -> Any:
                 f"ASSISTANT_CHROMA_URL={settings.chroma_url!r} is not a URL like http://127.0.0.1:8000"
             )
         try:
-            # Chroma's own HTTP client waits forever on a silent host: check it answers at all first.
-            socket.create_connection((url.hostname, port), timeout=CONNECT_TIMEOUT_S).close()
+            # Chroma's own HTTP client has no timeout and would wait forever on a silent host;
+            # /api/v2 is the API of the pinned chromadb 1.5 (client and `chroma run` alike).
+            host = f"[{url.hostname}]" if ":" in url.hostname else url.hostname
+            httpx.get(
+                f"{url.scheme}://{host}:{port}/api/v2/heartbeat", timeout=CONNECT_TIMEOUT_S
+            ).raise_for_status()
             client = chromadb.HttpClient(
                 host=url.hostname, port=port, ssl=url.scheme == "https", settings=chroma_settings
             )

@@ -1,4 +1,4 @@
-"""Shared fixtures: every test isolated from the user's ASSISTANT_* settings, the seed corpus, fake settings."""
+"""Shared fixtures: isolation from the user's ASSISTANT_* settings, the seed corpus, fake settings."""
 
 from __future__ import annotations
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -62,7 +63,7 @@ def test_sentence_spans_are_exact_offsets(path: Path) -> None:
     for span in spans:
         assert text[span.start : span.end] == span.text
         assert span.text == span.text.strip()
-    assert all(a.end <= b.start for a, b in zip(spans, spans[1:], strict=False))
+    assert all(a.end <= b.start for a, b in itertools.pairwise(spans))
     # nothing but whitespace falls between sentences
     covered = "".join(text[s.start : s.end] for s in spans)
     assert re.sub(r"\s", "", covered) == re.sub(r"\s", "", text)
@@ -97,7 +98,7 @@ def test_seed_chunks_are_exact_and_within_budget(
         assert chunk.tokens == count_tokens(chunk.text)
         assert chunk.tokens <= size
     # always forward, and together they cover every word of the document
-    for a, b in zip(chunks, chunks[1:], strict=False):
+    for a, b in itertools.pairwise(chunks):
         assert b.start > a.start
         assert b.end > a.end
         assert b.start <= a.end + 2  # no text skipped between neighbours (at most a blank line)
@@ -109,9 +110,9 @@ def test_seed_chunks_are_exact_and_within_budget(
 def test_default_seed_chunks_overlap_where_sentences_are_short(count_tokens: Count) -> None:
     doc = load_document(SEEDS / "002_34619f7877ea231f.txt")
     chunks = chunk_text(doc.text, doc.source, count_tokens, 200, 40)
-    overlaps = [a.end - b.start for a, b in zip(chunks, chunks[1:], strict=False)]
+    overlaps = [a.end - b.start for a, b in itertools.pairwise(chunks)]
     assert all(o > 0 for o in overlaps)
-    for a, b in zip(chunks, chunks[1:], strict=False):
+    for a, b in itertools.pairwise(chunks):
         shared = doc.text[b.start : a.end]
         assert 0 < count_tokens(shared) <= 40
 
@@ -120,7 +121,7 @@ def test_neighbours_share_up_to_overlap_tokens_and_progress(count_tokens: Count)
     text = " ".join(f"Sentence number {i} is short." for i in range(60))
     chunks = chunk_text(text, "short.txt", count_tokens, size=40, overlap=12)
     assert len(chunks) > 5
-    for a, b in zip(chunks, chunks[1:], strict=False):
+    for a, b in itertools.pairwise(chunks):
         assert a.start < b.start < a.end < b.end  # overlapping, yet moving on
         assert count_tokens(text[b.start : a.end]) <= 12
         assert all(c.tokens <= 40 for c in (a, b))
@@ -130,18 +131,19 @@ def test_neighbours_share_up_to_overlap_tokens_and_progress(count_tokens: Count)
 def test_no_overlap_when_asked_for_none(count_tokens: Count) -> None:
     text = " ".join(f"Sentence number {i} is short." for i in range(30))
     chunks = chunk_text(text, "short.txt", count_tokens, size=40, overlap=0)
-    for a, b in zip(chunks, chunks[1:], strict=False):
+    for a, b in itertools.pairwise(chunks):
         assert b.start > a.end
 
 
 def test_an_overlap_as_large_as_the_chunk_still_moves_forward(count_tokens: Count) -> None:
     text = " ".join(
-        f"Short one {i}. This much longer sentence number {i} has quite a few more words in it."
-        for i in range(15)
+        f"Short one {i}. This much longer sentence number {i} has quite a few more words in it. "
+        f"And this other sentence number {i} is just about as long as that one."
+        for i in range(10)
     )
     chunks = chunk_text(text, "mixed.txt", count_tokens, size=22, overlap=22)
     assert len(chunks) < 40
-    for a, b in zip(chunks, chunks[1:], strict=False):
+    for a, b in itertools.pairwise(chunks):
         assert b.start > a.start and b.end > a.end
         assert not (b.start >= a.start and b.end <= a.end)  # never a chunk inside its neighbour
 

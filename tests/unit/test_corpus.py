@@ -1,7 +1,8 @@
-"""Reading, cleaning and describing documents: the five seeds, HTML, sidecars and files that must be refused."""
+"""Reading, cleaning and describing documents: the five seeds, HTML, sidecars, and files to refuse."""
 
 from __future__ import annotations
 
+import itertools
 import time
 from pathlib import Path
 
@@ -76,7 +77,7 @@ def test_cleaning_is_reversible_and_every_removal_is_explained(path: Path) -> No
         assert removal.reason.strip()
         assert doc.raw[removal.start : removal.end] == removal.text
     spans = sorted((r.start, r.end) for r in doc.removals)
-    assert all(a_end <= b_start for (_, a_end), (b_start, _) in zip(spans, spans[1:], strict=False))
+    assert all(a_end <= b_start for (_, a_end), (b_start, _) in itertools.pairwise(spans))
 
 
 @pytest.mark.parametrize("path", SEED_FILES, ids=SEED_IDS)
@@ -85,7 +86,7 @@ def test_cleaned_text_keeps_the_article(path: Path) -> None:
     assert len(doc.text) > 1500
     assert not doc.text.startswith(("\n", " "))
     assert "\n\n\n" not in doc.text
-    assert doc.text.rstrip()[-1] in ".”\"", "the text should end with the article's last sentence"
+    assert doc.text.rstrip()[-1] in '.”"', "the text should end with the article's last sentence"
 
 
 def test_article_000_repeated_text_is_kept_once() -> None:
@@ -110,7 +111,11 @@ def test_article_001_photo_caption_is_kept_once() -> None:
         ("001", "byline (kept in metadata)", "By Lee Haye-ah\n"),
         ("001", "publication stamp (kept in metadata)", "North Korea 05:38 August 19, 2020\n"),
         ("003", "trailing digit string", "010020070750000000000000011100001378244771"),
-        ("003", "publication stamp (kept in metadata)", "Source: Xinhua| 2019-02-15 14:31:40|Editor: Shi Yinglun\n"),
+        (
+            "003",
+            "publication stamp (kept in metadata)",
+            "Source: Xinhua| 2019-02-15 14:31:40|Editor: Shi Yinglun\n",
+        ),
         ("004", "boilerplate", "Share it\n"),
     ],
 )
@@ -328,7 +333,11 @@ def test_malformed_sidecar_is_a_document_error(tmp_path: Path, sidecar: str, exp
         ("latin1.txt", "Caf\u00e9 in Seoul\n".encode("latin-1"), "not valid UTF-8"),
         ("slides.pdf", b"%PDF-1.4 ...", "unsupported extension .pdf"),
         ("README", b"no extension\n", "unsupported extension (none)"),
-        ("boiler.txt", b"Go to Contents\nKeywords\nSend Feedback\n", "nothing left after removing boilerplate"),
+        (
+            "boiler.txt",
+            b"Go to Contents\nKeywords\nSend Feedback\n",
+            "nothing left after removing boilerplate",
+        ),
     ],
 )
 def test_bad_files_are_document_errors_naming_file_and_reason(
