@@ -102,9 +102,7 @@ class Assistant:
 
     # --- questions -----------------------------------------------------------------------------
 
-    def ask(
-        self, question: str, history: Sequence[Message] | None = None, filters: Filters | None = None
-    ) -> Answer:
+    def ask(self, question: str, history: Sequence[Message] | None = None, filters: Filters | None = None) -> Answer:
         """Answer one question (history: [{"role": "user"|"assistant", "content": ...}, ...])."""
         final: Answer | None = None
         for part in self.answer_chain.run(question, history, filters):

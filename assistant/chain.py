@@ -13,10 +13,11 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import Runnable, RunnableGenerator, RunnableLambda
 
-from assistant.citations import Citation, CitationChecker, CheckedSentence, CheckResult
+from assistant.citations import CheckedSentence, CheckResult, Citation, CitationChecker
 from assistant.config import Settings
 from assistant.evidence import EvidenceSelector, is_steering, is_time_sensitive
 from assistant.lexical import Analyzer
+from assistant.llm import LLMUnavailableError, describe_llm_error
 from assistant.prompts import Prompts
 from assistant.retrieval import Filters, HybridRetriever, Passage
 
@@ -118,8 +119,12 @@ class AnswerChain:
         timings: dict[str, float] = {}
         trace: dict[str, Any] = {}
         if not question:
-            yield self._refusal(question, "Please type a question about U.S.-South Korea coordination on "
-                                "North Korea.", "empty question", started)
+            yield self._refusal(
+                question,
+                "Please type a question about U.S.-South Korea coordination on North Korea.",
+                "empty question",
+                started,
+            )
             return
         if len(question) > self.settings.max_question_chars:
             yield self._refusal(
@@ -172,13 +177,18 @@ class AnswerChain:
         trace["prompt_tokens_estimate"] = sum(self.count_tokens(str(m.content)) for m in messages)
         raw = ""
         t = time.perf_counter()
-        for chunk in self.llm.stream(messages):
-            delta = chunk.content if isinstance(chunk.content, str) else ""
-            if delta:
-                if "first_token_s" not in timings:
-                    timings["first_token_s"] = time.perf_counter() - started
-                raw += delta
-                yield Answer(question, delta, final=False)
+        try:
+            for chunk in self.llm.stream(messages):
+                delta = chunk.content if isinstance(chunk.content, str) else ""
+                if delta:
+                    if "first_token_s" not in timings:
+                        timings["first_token_s"] = time.perf_counter() - started
+                    raw += delta
+                    yield Answer(question, delta, final=False)
+        except LLMUnavailableError:
+            raise
+        except Exception as exc:  # a remote backend's connection, timeout or HTTP error
+            raise LLMUnavailableError(describe_llm_error(exc, self.settings)) from exc
         timings["generate_s"] = time.perf_counter() - t
         trace["model_output"] = raw
 
@@ -248,7 +258,10 @@ class AnswerChain:
         while True:
             body = "\n".join(
                 self.prompts.render(
-                    "passage", n=i + 1, outlet=p.outlet or "unknown outlet", published=p.published or "undated",
+                    "passage",
+                    n=i + 1,
+                    outlet=p.outlet or "unknown outlet",
+                    published=p.published or "undated",
                     text=" ".join(p.text.split()),
                 )
                 for i, p in enumerate(kept)
@@ -304,8 +317,16 @@ class AnswerChain:
         else:
             citations = [
                 Citation(
-                    n=i + 1, source=p.source, title=p.title, outlet=p.outlet, published=p.published,
-                    quote=p.text, start=p.start, end=p.end, passage_id=p.id, context=p.text,
+                    n=i + 1,
+                    source=p.source,
+                    title=p.title,
+                    outlet=p.outlet,
+                    published=p.published,
+                    quote=p.text,
+                    start=p.start,
+                    end=p.end,
+                    passage_id=p.id,
+                    context=p.text,
                 )
                 for i, p in enumerate(related)
             ]
@@ -315,8 +336,14 @@ class AnswerChain:
             text = f"{self.prompts.render('refusal_related')}\n{facts}"
         timings["total_s"] = time.perf_counter() - started
         return Answer(
-            question, text, refused=True, citations=citations, passages=passages,
-            standalone_question=standalone, timings=timings, trace=trace,
+            question,
+            text,
+            refused=True,
+            citations=citations,
+            passages=passages,
+            standalone_question=standalone,
+            timings=timings,
+            trace=trace,
         )
 
 

@@ -127,9 +127,7 @@ def chunk_id(source: str, text: str, occurrence: int) -> str:
     return hashlib.sha256(f"{source}\x00{occurrence}\x00{text}".encode()).hexdigest()[:32]
 
 
-def chunk_text(
-    text: str, source: str, count: Callable[[str], int], size: int = 200, overlap: int = 40
-) -> list[Chunk]:
+def chunk_text(text: str, source: str, count: Callable[[str], int], size: int = 200, overlap: int = 40) -> list[Chunk]:
     """Chunks of at most `size` tokens on sentence boundaries, neighbours sharing up to `overlap` tokens."""
     spans: list[Span] = []
     for sentence in split_sentences(text):
@@ -156,9 +154,7 @@ def chunk_text(
         occurrence = seen.get(body, 0)
         seen[body] = occurrence + 1
         chunks.append(
-            Chunk(
-                chunk_id(source, body, occurrence), source, len(chunks), start, spans[j - 1].end, body, tokens
-            )
+            Chunk(chunk_id(source, body, occurrence), source, len(chunks), start, spans[j - 1].end, body, tokens)
         )
         done = j
         # step back over trailing sentences that fit in the overlap, leaving room for the next sentence

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -63,15 +64,27 @@ class CheckResult:
         )
 
 
+_YES_NO = re.compile(r"^\s*(is|are|was|were|did|does|do|has|have|had|can|could|will|would|should)\b", re.IGNORECASE)
 _CLEARLY_BETTER = 0.15  # re-point a citation when another passage supports the sentence this much better
 _PASSAGE_WORD = re.compile(r"\(?\b(?:see |in |from )?(?:the )?passages? \[?(\d+)\]?\)?", re.IGNORECASE)
 _LEAD_IN = re.compile(
     r",?\s*\b(?:as (?:stated|mentioned|noted|reported|shown|indicated) in|according to|see)\s*(?=\[\d)",
     re.IGNORECASE,
 )
-_MONTH_NAMES = (
-    "January February March April May June July August September October November December".split()
-)
+_MONTH_NAMES = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
 
 
 def _date_words(published: str) -> set[str]:
@@ -120,7 +133,7 @@ class CitationChecker:
         """Offsets (within the passage) of each sentence and each pair of adjacent sentences."""
         spans = split_sentences(passage.text)
         out = [(s.start, s.end) for s in spans]
-        out += [(a.start, b.end) for a, b in zip(spans, spans[1:], strict=False)]
+        out += [(a.start, b.end) for a, b in itertools.pairwise(spans)]
         return out
 
     def support(self, sentence: str, quote: str, published: str = "", question: str = "") -> float:
@@ -171,9 +184,13 @@ class CitationChecker:
         dropped: list[str] = []
         repaired: list[str] = []
         parsed = parse_answer(answer)
+        q_terms = self.analyzer.term_set(question)
         refused = is_refusal(answer)
         for body, numbers in parsed:
             if is_refusal(body):
+                continue
+            if question and not _YES_NO.match(question) and not self.analyzer.term_set(body) - q_terms:
+                dropped.append(body)  # it only restates the question
                 continue
             valid = [n - 1 for n in numbers if 1 <= n <= len(passages)]
             if len(valid) != len(numbers):

@@ -12,7 +12,6 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -33,7 +32,8 @@ class Settings(BaseSettings):
     # --- corpus and store -------------------------------------------------------------------
     seeds_dir: Path = Field(PROJECT_ROOT / "seeds", description="Folder of the default corpus indexed by `make run`.")
     persist_dir: Path = Field(
-        PROJECT_ROOT / "vectorstore", description="Directory of the embedded Chroma store (and its lock file)."
+        PROJECT_ROOT / "vectorstore",
+        description="Directory of the embedded Chroma store (and its lock file).",
     )
     prompts_dir: Path = Field(
         PROJECT_ROOT / "prompts", description="Folder of the prompt templates (system, answer, rewrite, ...)."
@@ -44,7 +44,9 @@ class Settings(BaseSettings):
     )
     collection: str = Field("korea_coordination", description="Chroma collection name.")
     lock_timeout_s: float = Field(
-        3.0, ge=0, description="Seconds a second writer waits for the embedded store's write lock before failing."
+        3.0,
+        ge=0,
+        description="Seconds a second writer waits for the embedded store's write lock before failing.",
     )
 
     # --- chunking and embeddings --------------------------------------------------------------
@@ -71,9 +73,7 @@ class Settings(BaseSettings):
         default_factory=lambda: _default_cache_dir() / "models",
         description="Where the local model's GGUF is assembled from its PyPI parts (once).",
     )
-    llm_base_url: str | None = Field(
-        None, description="Base URL of an OpenAI-compatible endpoint or an Ollama server."
-    )
+    llm_base_url: str | None = Field(None, description="Base URL of an OpenAI-compatible endpoint or an Ollama server.")
     llm_model_name: str | None = Field(None, description="Model name at the remote backend.")
     llm_api_key_env: str = Field(
         "OPENAI_API_KEY", description="Name of the environment variable holding the remote backend's API key."
@@ -112,7 +112,8 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address the chat UI binds to (loopback by default).")
     port: int = Field(7860, ge=1, le=65535, description="Port of the chat UI.")
     feedback_path: Path = Field(
-        PROJECT_ROOT / "feedback.jsonl", description="JSONL file that collects thumbs up / down from the chat UI."
+        PROJECT_ROOT / "feedback.jsonl",
+        description="JSONL file that collects thumbs up / down from the chat UI.",
     )
     max_question_chars: int = Field(1000, ge=10, description="Longest question accepted, in characters.")
 

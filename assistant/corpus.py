@@ -252,9 +252,7 @@ def load_document(path: Path, source: str | None = None, max_bytes: int | None =
         raise DocumentError(f"{name}: unsupported extension {suffix or '(none)'}; use .txt, .md or .html")
     size = path.stat().st_size
     if max_bytes is not None and size > max_bytes:
-        raise DocumentError(
-            f"{name}: {size / 1e6:.1f} MB is over the {max_bytes / 1e6:.0f} MB limit per file"
-        )
+        raise DocumentError(f"{name}: {size / 1e6:.1f} MB is over the {max_bytes / 1e6:.0f} MB limit per file")
     raw = decode(path.read_bytes(), name)
     if suffix in (".html", ".htm"):
         raw = html_to_text(raw)

@@ -111,12 +111,18 @@ def _runs(chunk: Passage, spans: Sequence[Span], indices: list[int]) -> list[Pas
     """Contiguous runs of chosen sentences as passages with document offsets."""
     out: list[Passage] = []
     run: list[int] = []
-    for i in indices + [-1]:
+    for i in [*indices, -1]:
         if run and (i != run[-1] + 1):
             first, last = spans[run[0]], spans[run[-1]]
             a, b = first.start, last.end
             out.append(
-                replace(chunk, id=f"{chunk.id}:{a}", text=chunk.text[a:b], start=chunk.start + a, end=chunk.start + b)
+                replace(
+                    chunk,
+                    id=f"{chunk.id}:{a}",
+                    text=chunk.text[a:b],
+                    start=chunk.start + a,
+                    end=chunk.start + b,
+                )
             )
             run = []
         if i >= 0:

@@ -169,9 +169,7 @@ class Indexer:
             documents[doc.source] = doc
         return list(documents.values())
 
-    def _rebuild(
-        self, indexed: dict[str, Any], documents: list[Document], report: IngestReport
-    ) -> list[Document]:
+    def _rebuild(self, indexed: dict[str, Any], documents: list[Document], report: IngestReport) -> list[Document]:
         """Drop the index and re-read every document it held whose file still exists."""
         report.rebuilt = True
         given = {d.source for d in documents}
@@ -250,9 +248,7 @@ class Indexer:
 
 def _document_hash(doc: Document) -> str:
     meta = doc.metadata
-    key = json.dumps(
-        [doc.text, meta.title, meta.outlet, meta.published, meta.byline, str(doc.path.resolve())]
-    )
+    key = json.dumps([doc.text, meta.title, meta.outlet, meta.published, meta.byline, str(doc.path.resolve())])
     return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 

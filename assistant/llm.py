@@ -422,9 +422,7 @@ class LocalChatModel(BaseChatModel):
         try:
             import xllamacpp
         except ImportError as exc:
-            raise LLMUnavailableError(
-                f"The local model needs the xllamacpp package: run {MODEL_EXTRA_HINT}."
-            ) from exc
+            raise LLMUnavailableError(f"The local model needs the xllamacpp package: run {MODEL_EXTRA_HINT}.") from exc
         params = xllamacpp.CommonParams()
         params.model.path = str(path)
         params.n_ctx = self.n_ctx
@@ -521,9 +519,7 @@ class LocalChatModel(BaseChatModel):
             try:
                 while (event := events.get()) is not done:
                     if isinstance(event, Exception):
-                        raise LLMUnavailableError(
-                            f"The local model rejected the request: {event}."
-                        ) from event
+                        raise LLMUnavailableError(f"The local model rejected the request: {event}.") from event
                     if not isinstance(event, dict) or "error" in event:
                         raise _response_error(event, self.n_ctx)
                     choices = event.get("choices") or []
@@ -599,9 +595,7 @@ class ScriptedChatModel(BaseChatModel):
     Records every call's messages in `history`, streams word by word, and honours stop sequences.
     """
 
-    script: Script = Field(
-        default_factory=list, description="Replies in order, or a function messages -> reply."
-    )
+    script: Script = Field(default_factory=list, description="Replies in order, or a function messages -> reply.")
     history: list[list[BaseMessage]] = Field(default_factory=list, description="Messages of every call.")
 
     @property

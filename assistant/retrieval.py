@@ -151,7 +151,11 @@ class HybridRetriever:
         lexical = self._bm25_ranking(index, query, fetch, filters)
         dense = self._dense_ranking(query if vector is None else vector, fetch, filters)
         fused: dict[str, float] = {}
-        for weight, ranking in ((self.settings.bm25_weight, lexical), (self.settings.dense_weight, dense)):
+        dense_ids = [chunk_id for chunk_id, _ in dense]
+        for weight, ranking in (
+            (self.settings.bm25_weight, lexical),
+            (self.settings.dense_weight, dense_ids),
+        ):
             for rank, chunk_id in enumerate(ranking):
                 fused[chunk_id] = fused.get(chunk_id, 0.0) + weight / (self.settings.rrf_k + rank + 1)
         position = {chunk_id: i for i, chunk_id in enumerate(index.ids)}
@@ -173,7 +177,7 @@ class HybridRetriever:
                     index.metas[i],
                     score=score,
                     bm25_rank=_rank_of(lexical, chunk_id),
-                    dense_rank=_rank_of([c for c, _ in dense], chunk_id),
+                    dense_rank=_rank_of(dense_ids, chunk_id),
                     similarity=similarity.get(chunk_id, 0.0),
                 )
             )

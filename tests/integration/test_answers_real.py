@@ -91,13 +91,21 @@ def test_cli_ask_json_and_text(assistant: Assistant, index_dir: Path) -> None:
     cli = [sys.executable, "-m", "assistant.cli"]
     out = subprocess.run(
         [*cli, "ask", "--json", "When was the U.S.-South Korea working group set up?"],
-        env=env, capture_output=True, text=True, timeout=300, check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
     )
     data = json.loads(out.stdout)
     assert data["refused"] is False and "November 2018" in data["answer"]
     assert {"n", "source", "title", "outlet", "published", "quote", "start", "end"} <= set(data["citations"][0])
     out = subprocess.run(
         [*cli, "ask", "What is the population of Pyongyang?"],
-        env=env, capture_output=True, text=True, timeout=300, check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
     )
     assert "do not answer this question" in out.stdout

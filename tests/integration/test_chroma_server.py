@@ -70,9 +70,7 @@ class ChromaServer:
                 pass
             time.sleep(0.2)
         self.stop()
-        pytest.fail(
-            f"chroma run gave no heartbeat in {HEARTBEAT_TIMEOUT_S} s: {self.log.read_text()[-2000:]}"
-        )
+        pytest.fail(f"chroma run gave no heartbeat in {HEARTBEAT_TIMEOUT_S} s: {self.log.read_text()[-2000:]}")
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -51,9 +51,7 @@ def sources(assistant: Assistant, question: str, k: int = 3) -> list[str]:
 
 
 @pytest.mark.parametrize(("question", "source"), PROBES, ids=[s[:3] for _, s in PROBES])
-def test_dense_search_finds_the_right_article_in_the_top_3(
-    indexed: Assistant, question: str, source: str
-) -> None:
+def test_dense_search_finds_the_right_article_in_the_top_3(indexed: Assistant, question: str, source: str) -> None:
     assert source in sources(indexed, question)
 
 

@@ -52,7 +52,9 @@ WG = "When was the U.S.-South Korea working group set up?"
 
 
 def test_answer_carries_a_verbatim_quote(make) -> None:
-    a, llm = make(lambda m: f"The working group was set up in November 2018 [{passage_number(m, 'set up in November')}].")
+    a, llm = make(
+        lambda m: f"The working group was set up in November 2018 [{passage_number(m, 'set up in November')}]."
+    )
     ans = a.ask(WG)
     assert not ans.refused
     assert "November 2018" in ans.text and ans.text.endswith("[1]")
@@ -87,8 +89,10 @@ def test_uncited_supported_sentence_gets_its_source(make) -> None:
 
 def test_unsupported_sentence_is_dropped(make) -> None:
     a, _ = make(
-        lambda m: f"The working group was set up in November 2018 [{passage_number(m, 'set up in November')}]. "
-        "It has 500 members and meets in Tokyo [1]."
+        lambda m: (
+            f"The working group was set up in November 2018 [{passage_number(m, 'set up in November')}]. "
+            "It has 500 members and meets in Tokyo [1]."
+        )
     )
     ans = a.ask(WG)
     assert "500" not in ans.text and "Tokyo" not in ans.text
@@ -188,8 +192,9 @@ def test_token_budget_drops_the_weakest_passages(make) -> None:
 
 def test_time_dependent_answer_states_the_date(make) -> None:
     a, _ = make(
-        lambda m: "Stephen Biegun was the US deputy secretary of state "
-        f"[{passage_number(m, 'deputy secretary of state')}]."
+        lambda m: (
+            f"Stephen Biegun was the US deputy secretary of state [{passage_number(m, 'deputy secretary of state')}]."
+        )
     )
     ans = a.ask("What was Stephen Biegun's title?")
     assert ans.text.startswith("As of July 2, 2020, per The Korea Herald")
@@ -205,3 +210,19 @@ def test_runnable_invoke_batch_and_stream(make) -> None:
     streamed = list(a.stream(WG))
     assert all(isinstance(p, str) for p in streamed[:-1]) and isinstance(streamed[-1], Answer)
     assert "".join(streamed[:-1]).startswith("It was set up")
+
+
+def test_an_unreachable_backend_is_a_clear_error(index_dir: Path) -> None:
+    from assistant.llm import LLMUnavailableError
+
+    settings = Settings(
+        persist_dir=index_dir,
+        embedding="fake:256",
+        llm="openai-compatible",
+        llm_base_url="http://127.0.0.1:9/v1",
+        llm_model_name="m",
+        llm_timeout_s=2,
+        llm_max_retries=0,
+    )
+    with Assistant.from_settings(settings) as a, pytest.raises(LLMUnavailableError, match="127.0.0.1:9"):
+        a.ask(WG)

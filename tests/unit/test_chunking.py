@@ -72,10 +72,7 @@ def test_sentence_spans_are_exact_offsets(path: Path) -> None:
 def test_seed_sentences_with_dates_are_whole() -> None:
     text = load_document(SEEDS / "003_064ee402f8c2cb2b.txt").text
     got = sentences(text)
-    assert (
-        "Trump announced on Feb. 8 that his second meeting with Kim would take place in Hanoi on Feb. 27-28."
-        in got
-    )
+    assert "Trump announced on Feb. 8 that his second meeting with Kim would take place in Hanoi on Feb. 27-28." in got
     assert any(s.startswith("On Jan. 31, Biegun said that the U.S. side expects") for s in got)
 
 
@@ -84,9 +81,7 @@ def test_seed_sentences_with_dates_are_whole() -> None:
 
 @pytest.mark.parametrize("path", SEED_FILES, ids=SEED_IDS)
 @pytest.mark.parametrize(("size", "overlap"), [(200, 40), (60, 20), (25, 0)])
-def test_seed_chunks_are_exact_and_within_budget(
-    path: Path, size: int, overlap: int, count_tokens: Count
-) -> None:
+def test_seed_chunks_are_exact_and_within_budget(path: Path, size: int, overlap: int, count_tokens: Count) -> None:
     doc = load_document(path)
     chunks = chunk_text(doc.text, doc.source, count_tokens, size, overlap)
     assert chunks

