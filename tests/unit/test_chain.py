@@ -224,5 +224,5 @@ def test_an_unreachable_backend_is_a_clear_error(index_dir: Path) -> None:
         llm_timeout_s=2,
         llm_max_retries=0,
     )
-    with Assistant.from_settings(settings) as a, pytest.raises(LLMUnavailableError, match="127.0.0.1:9"):
+    with Assistant.from_settings(settings) as a, pytest.raises(LLMUnavailableError, match=r"127\.0\.0\.1:9"):
         a.ask(WG)
