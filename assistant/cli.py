@@ -155,6 +155,71 @@ def chat(outlet: tuple[str, ...], since: str | None, until: str | None) -> None:
         assistant.close()
 
 
+@main.command(name="eval")
+@click.option(
+    "--set",
+    "set_path",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    default=None,
+    help="Question set (YAML); default evals/questions.yaml.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON instead of the table.")
+@click.option(
+    "--report",
+    "report_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Folder for report.json / report.md / report.html; default evals/reports/latest.",
+)
+@click.option("--baseline", is_flag=True, help="Also run a plain LangChain RAG chain on the same model, side by side.")
+@click.option("--only", multiple=True, help="Only questions whose id starts with this (repeatable).")
+@click.option("--kind", multiple=True, help="Only questions of this kind (repeatable).")
+def eval_command(
+    set_path: Path | None,
+    as_json: bool,
+    report_dir: Path | None,
+    baseline: bool,
+    only: tuple[str, ...],
+    kind: tuple[str, ...],
+) -> None:
+    """Run the eval set against the configured assistant; exit 1 when a metric is below its threshold."""
+    from assistant.config import PROJECT_ROOT
+    from assistant.evaluation import EvalSet, EvalSetError, run_baseline, run_eval, table, write_reports
+
+    try:
+        eval_set = EvalSet.load(set_path or PROJECT_ROOT / "evals" / "questions.yaml").select(only, kind)
+    except EvalSetError as exc:
+        _fail(str(exc))
+        return
+    assistant = _open()
+    try:
+        if assistant.store.count() == 0:
+            _fail(f"The index at {assistant.store.location} is empty: run `assistant ingest seeds/` first.")
+        assistant.warm()
+        report = run_eval(eval_set, assistant)
+        if baseline:
+            report.baseline = run_baseline(eval_set, assistant)
+    except _known_errors() as exc:
+        _fail(str(exc))
+        return
+    finally:
+        assistant.close()
+    paths = write_reports(report, report_dir or PROJECT_ROOT / "evals" / "reports" / "latest")
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        click.echo(table(report))
+        if report.baseline is not None:
+            click.echo("\nBaseline (plain LangChain RAG, same model):\n" + table(report.baseline))
+        click.echo("\nReports: " + ", ".join(str(p) for p in paths))
+    failures = report.gate_failures()
+    for failure in failures:
+        click.echo(f"GATE FAILED: {failure}", err=True)
+    if failures:
+        sys.exit(1)
+    click.echo("Gate passed.", err=True)
+
+
 @main.command()
 def config() -> None:
     """Show every setting, its value and what it means."""

@@ -1,0 +1,545 @@
+"""The eval suite: a question set with gold facts and sources, deterministic metrics, a gate and reports.
+
+>>> eval_set = EvalSet.load(Path("evals/questions.yaml"))
+>>> report = run_eval(eval_set, assistant)          # runs every question through the assistant
+>>> report.metrics["answer_correctness"], report.gate_failures()
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import statistics
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+from tqdm import tqdm
+
+from assistant.chunking import split_sentences
+
+if TYPE_CHECKING:
+    from assistant.app import Assistant
+    from assistant.chain import Answer
+
+KINDS = (
+    "single_fact",
+    "multi_source",
+    "time_dependent",
+    "unanswerable",
+    "follow_up",
+    "false_premise",
+    "off_corpus",
+)
+# metric -> (direction, description); "min" means the metric must be at least the threshold
+METRICS: dict[str, tuple[str, str]] = {
+    "answer_correctness": ("min", "answerable questions answered with every key fact"),
+    "citation_precision": ("min", "citations pointing to a gold source with a verbatim quote"),
+    "citation_recall": ("min", "answered questions citing at least one gold source"),
+    "groundedness": ("min", "answer sentences carrying a verified quote"),
+    "refusal_rate": ("min", "unanswerable / off-corpus questions refused"),
+    "false_refusal_rate": ("max", "answerable questions refused"),
+    "retrieval_hit_at_1": ("min", "gold source ranked first"),
+    "retrieval_hit_at_3": ("min", "gold source in the top 3"),
+    "retrieval_hit_at_5": ("min", "gold source in the top 5"),
+    "retrieval_mrr": ("min", "mean reciprocal rank of the first gold source"),
+}
+
+
+class EvalSetError(ValueError):
+    """The question set file is malformed; the message names the question and the field."""
+
+
+@dataclass(frozen=True)
+class EvalQuestion:
+    """One question with its gold: key facts (each a list of accepted variants) and source files."""
+
+    id: str
+    kind: str
+    question: str
+    expect: str
+    key_facts: tuple[tuple[str, ...], ...] = ()
+    sources: tuple[str, ...] = ()
+    history: tuple[dict[str, str], ...] = ()
+    note: str = ""
+
+    @property
+    def answerable(self) -> bool:
+        return self.expect == "answer"
+
+
+@dataclass
+class EvalSet:
+    """A question set and its thresholds, loaded from YAML."""
+
+    questions: list[EvalQuestion]
+    thresholds: dict[str, float]
+    path: Path | None = None
+
+    @classmethod
+    def load(cls, path: Path) -> EvalSet:
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as exc:
+            raise EvalSetError(f"{path}: cannot read the question set ({exc})") from exc
+        if not isinstance(data, dict) or not isinstance(data.get("questions"), list):
+            raise EvalSetError(f"{path}: expected a mapping with a 'questions' list")
+        thresholds = {str(k): float(v) for k, v in (data.get("thresholds") or {}).items()}
+        unknown = set(thresholds) - set(METRICS)
+        if unknown:
+            raise EvalSetError(f"{path}: unknown thresholds {sorted(unknown)}; known: {sorted(METRICS)}")
+        questions: list[EvalQuestion] = []
+        seen: set[str] = set()
+        for i, item in enumerate(data["questions"]):
+            questions.append(_question(item, i, path))
+            if questions[-1].id in seen:
+                raise EvalSetError(f"{path}: question id {questions[-1].id!r} appears twice")
+            seen.add(questions[-1].id)
+        return cls(questions, thresholds, path)
+
+    def select(self, ids: Iterable[str] = (), kinds: Iterable[str] = ()) -> EvalSet:
+        """A subset by question id prefix or kind (all when both are empty)."""
+        ids, kinds = tuple(ids), tuple(kinds)
+        if not ids and not kinds:
+            return self
+        keep = [q for q in self.questions if q.kind in kinds or any(q.id.startswith(i) for i in ids)]
+        return EvalSet(keep, self.thresholds, self.path)
+
+
+def _question(item: Any, index: int, path: Path) -> EvalQuestion:
+    where = f"{path}: question {index + 1}"
+    if not isinstance(item, dict):
+        raise EvalSetError(f"{where}: expected a mapping")
+    for key in ("id", "kind", "question", "expect"):
+        if not isinstance(item.get(key), str) or not item[key].strip():
+            raise EvalSetError(f"{where} ({item.get('id', '?')}): missing or empty {key!r}")
+    if item["kind"] not in KINDS:
+        raise EvalSetError(f"{where} ({item['id']}): kind must be one of {', '.join(KINDS)}")
+    if item["expect"] not in ("answer", "refuse"):
+        raise EvalSetError(f"{where} ({item['id']}): expect must be 'answer' or 'refuse'")
+    facts = item.get("key_facts") or []
+    if item["expect"] == "answer" and not facts:
+        raise EvalSetError(f"{where} ({item['id']}): an answerable question needs key_facts")
+    key_facts = tuple(tuple(str(v) for v in (f if isinstance(f, list) else [f])) for f in facts)
+    history = tuple({"role": str(m["role"]), "content": str(m["content"])} for m in item.get("history") or [])
+    return EvalQuestion(
+        id=item["id"],
+        kind=item["kind"],
+        question=item["question"],
+        expect=item["expect"],
+        key_facts=key_facts,
+        sources=tuple(item.get("sources") or ()),
+        history=history,
+        note=str(item.get("note") or ""),
+    )
+
+
+# --- scoring one answer ----------------------------------------------------------------------
+
+
+def normalise(text: str) -> str:
+    """Lowercase, straight quotes and dashes, single spaces: the form key facts are matched in."""
+    text = text.lower().replace("’", "'").replace("‘", "'").replace("“", '"').replace("”", '"')
+    text = re.sub(r"[‐‑‒–—]", "-", text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def fact_found(text: str, variants: Sequence[str]) -> bool:
+    """True when any accepted variant of a fact stands in the text."""
+    body = normalise(text)
+    return any(normalise(v) in body for v in variants)
+
+
+@dataclass
+class CitationCheck:
+    n: int
+    source: str
+    gold: bool
+    verbatim: bool
+
+
+@dataclass
+class QuestionResult:
+    """What one question got and how it scored."""
+
+    id: str
+    kind: str
+    question: str
+    expect: str
+    answer: str
+    refused: bool
+    standalone_question: str = ""
+    facts: list[bool] = field(default_factory=list)
+    citations: list[CitationCheck] = field(default_factory=list)
+    sentences: int = 0
+    grounded_sentences: int = 0
+    retrieved_sources: list[str] = field(default_factory=list)
+    gold_sources: list[str] = field(default_factory=list)
+    first_token_s: float | None = None
+    total_s: float = 0.0
+    error: str = ""
+
+    @property
+    def correct(self) -> bool:
+        if self.error:
+            return False
+        if self.expect == "refuse":
+            return self.refused
+        return not self.refused and all(self.facts)
+
+    @property
+    def gold_rank(self) -> int | None:
+        for rank, source in enumerate(self.retrieved_sources, start=1):
+            if source in self.gold_sources:
+                return rank
+        return None
+
+    def failures(self) -> list[str]:
+        """Why this question failed, in words."""
+        if self.error:
+            return [f"error: {self.error}"]
+        out: list[str] = []
+        if self.expect == "refuse" and not self.refused:
+            out.append("answered a question it should refuse")
+        if self.expect == "answer":
+            if self.refused:
+                out.append("refused an answerable question")
+            elif not all(self.facts):
+                out.append(f"missing key facts {[i + 1 for i, ok in enumerate(self.facts) if not ok]}")
+            bad = [c.n for c in self.citations if not (c.gold and c.verbatim)]
+            if bad and not self.refused:
+                out.append(f"citations {bad} not to a gold source or not verbatim")
+            if self.gold_rank is None or self.gold_rank > 5:
+                out.append("gold source not retrieved in the top 5")
+        return out
+
+
+def score_answer(q: EvalQuestion, answer: Answer, documents: Callable[[str], str | None]) -> QuestionResult:
+    """Score an Answer against the gold; `documents(source)` gives a document's cleaned text."""
+    result = QuestionResult(
+        id=q.id,
+        kind=q.kind,
+        question=q.question,
+        expect=q.expect,
+        answer=answer.text,
+        refused=answer.refused,
+        standalone_question=answer.standalone_question,
+        gold_sources=list(q.sources),
+        first_token_s=answer.timings.get("first_token_s"),
+        total_s=answer.timings.get("total_s", 0.0),
+    )
+    result.facts = [fact_found(answer.text, variants) for variants in q.key_facts]
+    verified: set[int] = set()
+    for c in answer.citations:
+        text = documents(c.source)
+        verbatim = text is not None and text[c.start : c.end] == c.quote
+        result.citations.append(CitationCheck(c.n, c.source, c.source in q.sources, verbatim))
+        if verbatim:
+            verified.add(c.n)
+    if not answer.refused:
+        for sentence in split_sentences(answer.text):
+            result.sentences += 1
+            marks = {int(n) for n in re.findall(r"\[(\d+)\]", sentence.text)}
+            if marks and marks <= verified:
+                result.grounded_sentences += 1
+    result.retrieved_sources = [str(r["source"]) for r in answer.trace.get("retrieved", [])]
+    return result
+
+
+# --- metrics -----------------------------------------------------------------------------------
+
+
+def _share(hits: int, total: int) -> float | None:
+    return hits / total if total else None
+
+
+def compute_metrics(results: Sequence[QuestionResult]) -> dict[str, float | None]:
+    """Every metric over a list of results (None where no question applies)."""
+    answerable = [r for r in results if r.expect == "answer"]
+    refusable = [r for r in results if r.expect == "refuse"]
+    answered = [r for r in answerable if not r.refused and not r.error]
+    cites = [c for r in answered for c in r.citations]
+    metrics: dict[str, float | None] = {
+        "answer_correctness": _share(sum(r.correct for r in answerable), len(answerable)),
+        "citation_precision": _share(sum(c.gold and c.verbatim for c in cites), len(cites)),
+        "citation_recall": _share(sum(any(c.gold for c in r.citations) for r in answered), len(answered)),
+        "groundedness": _share(sum(r.grounded_sentences for r in answered), sum(r.sentences for r in answered)),
+        "refusal_rate": _share(sum(r.refused for r in refusable), len(refusable)),
+        "false_refusal_rate": _share(sum(r.refused for r in answerable), len(answerable)),
+    }
+    ranks = [r.gold_rank for r in answerable]
+    for k in (1, 3, 5):
+        metrics[f"retrieval_hit_at_{k}"] = _share(sum(1 for x in ranks if x is not None and x <= k), len(ranks))
+    metrics["retrieval_mrr"] = _share(0, 0) if not ranks else sum(1 / x for x in ranks if x) / len(ranks)
+    return metrics
+
+
+def latency(results: Sequence[QuestionResult]) -> dict[str, float | None]:
+    """Median and p95 of time to first token and total time, in seconds."""
+    out: dict[str, float | None] = {}
+    for name, values in (
+        ("first_token_s", [r.first_token_s for r in results if r.first_token_s is not None]),
+        ("total_s", [r.total_s for r in results if not r.error]),
+    ):
+        out[f"{name}_median"] = statistics.median(values) if values else None
+        out[f"{name}_p95"] = _percentile(values, 95) if values else None
+    return out
+
+
+def _percentile(values: Sequence[float], pct: float) -> float:
+    ordered = sorted(values)
+    index = max(0, min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+# --- the run -------------------------------------------------------------------------------------
+
+
+@dataclass
+class EvalReport:
+    """The results of one run: per-question scores, metrics overall and per kind, the gate."""
+
+    name: str
+    results: list[QuestionResult]
+    thresholds: dict[str, float]
+    seconds: float = 0.0
+    settings: dict[str, Any] = field(default_factory=dict)
+    baseline: EvalReport | None = None
+
+    @property
+    def metrics(self) -> dict[str, float | None]:
+        return compute_metrics(self.results)
+
+    def by_kind(self) -> dict[str, dict[str, float | None]]:
+        kinds = [k for k in KINDS if any(r.kind == k for r in self.results)]
+        return {k: compute_metrics([r for r in self.results if r.kind == k]) for k in kinds}
+
+    def gate_failures(self) -> list[str]:
+        """One sentence per metric on the wrong side of its threshold, naming the questions that broke it."""
+        failures: list[str] = []
+        metrics = self.metrics
+        for name, threshold in self.thresholds.items():
+            value = metrics.get(name)
+            direction, what = METRICS[name]
+            if value is None:
+                continue
+            if (direction == "min" and value < threshold) or (direction == "max" and value > threshold):
+                culprits = [r.id for r in self.results if _breaks(name, r)]
+                sign = ">=" if direction == "min" else "<="
+                failures.append(
+                    f"{name} = {value:.3f}, needs {sign} {threshold} ({what}); questions: "
+                    + (", ".join(culprits[:15]) + (" ..." if len(culprits) > 15 else "") or "-")
+                )
+        return failures
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {
+            "name": self.name,
+            "seconds": round(self.seconds, 1),
+            "questions": len(self.results),
+            "metrics": self.metrics,
+            "latency": latency(self.results),
+            "by_kind": self.by_kind(),
+            "thresholds": self.thresholds,
+            "gate_failures": self.gate_failures(),
+            "settings": self.settings,
+            "results": [{**asdict(r), "correct": r.correct, "failures": r.failures()} for r in self.results],
+        }
+        if self.baseline is not None:
+            out["baseline"] = self.baseline.to_dict()
+        return out
+
+
+def _breaks(metric: str, r: QuestionResult) -> bool:
+    if metric == "refusal_rate":
+        return r.expect == "refuse" and not r.refused
+    if metric == "false_refusal_rate":
+        return r.expect == "answer" and r.refused
+    if metric == "answer_correctness":
+        return r.expect == "answer" and not r.correct
+    if metric == "citation_precision":
+        return r.expect == "answer" and not r.refused and any(not (c.gold and c.verbatim) for c in r.citations)
+    if metric == "citation_recall":
+        return r.expect == "answer" and not r.refused and not any(c.gold for c in r.citations)
+    if metric == "groundedness":
+        return r.expect == "answer" and not r.refused and r.grounded_sentences < r.sentences
+    if metric.startswith("retrieval"):
+        k = 1 if metric.endswith("_1") else 3 if metric.endswith("_3") else 5
+        return r.expect == "answer" and (r.gold_rank is None or r.gold_rank > k)
+    return False
+
+
+AnswerFn = Callable[[EvalQuestion], "Answer"]
+
+
+def run_questions(
+    name: str,
+    eval_set: EvalSet,
+    answer: AnswerFn,
+    documents: Callable[[str], str | None],
+    progress: bool | None = None,
+) -> EvalReport:
+    """Run every question through `answer` and score it; an exception becomes a failed question."""
+    started = time.perf_counter()
+    results: list[QuestionResult] = []
+    for q in tqdm(eval_set.questions, desc=name, unit="q", disable=progress is False or None):
+        try:
+            results.append(score_answer(q, answer(q), documents))
+        except Exception as exc:  # one broken question must not stop the run
+            results.append(
+                QuestionResult(q.id, q.kind, q.question, q.expect, "", False, error=f"{type(exc).__name__}: {exc}")
+            )
+    return EvalReport(name, results, eval_set.thresholds, time.perf_counter() - started)
+
+
+def run_eval(eval_set: EvalSet, assistant: Assistant, progress: bool | None = None) -> EvalReport:
+    """Run the set through the assistant's grounded chain."""
+    texts = document_texts(assistant)
+
+    def answer(q: EvalQuestion) -> Answer:
+        return assistant.ask(q.question, history=list(q.history) or None)
+
+    report = run_questions("grounded chain", eval_set, answer, texts.get, progress)
+    report.settings = _settings_summary(assistant)
+    return report
+
+
+def run_baseline(eval_set: EvalSet, assistant: Assistant, progress: bool | None = None) -> EvalReport:
+    """Run the set through a plain LangChain RAG chain on the same store and model."""
+    from assistant.baseline import PlainRag
+
+    plain = PlainRag(assistant.store, assistant.llm, k=max(assistant.settings.top_k, 1))
+    return run_questions(
+        "plain LangChain RAG", eval_set, lambda q: plain.ask(q.question), document_texts(assistant).get, progress
+    )
+
+
+def document_texts(assistant: Assistant) -> dict[str, str]:
+    """Cleaned text of every indexed document, read again from its file (for the verbatim check)."""
+    from assistant.corpus import DocumentError, load_document
+
+    out: dict[str, str] = {}
+    for source, info in assistant.store.documents().items():
+        try:
+            out[source] = load_document(Path(info.path)).text
+        except (OSError, DocumentError):
+            continue
+    return out
+
+
+def _settings_summary(assistant: Assistant) -> dict[str, Any]:
+    s = assistant.settings
+    keys = ("llm", "embedding", "chunk_size", "chunk_overlap", "top_k", "min_evidence", "min_support")
+    return {k: getattr(s, k) for k in keys}
+
+
+# --- reports ---------------------------------------------------------------------------------------
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def table(report: EvalReport) -> str:
+    """A plain-text table: one row per kind and overall, the main metrics as columns."""
+    cols = [
+        ("n", None),
+        ("correct", "answer_correctness"),
+        ("cite P", "citation_precision"),
+        ("cite R", "citation_recall"),
+        ("grounded", "groundedness"),
+        ("refusal", "refusal_rate"),
+        ("false ref", "false_refusal_rate"),
+        ("hit@1", "retrieval_hit_at_1"),
+        ("hit@5", "retrieval_hit_at_5"),
+        ("MRR", "retrieval_mrr"),
+    ]
+    rows = [("kind", *[c for c, _ in cols])]
+    groups = {**report.by_kind(), "overall": report.metrics}
+    for kind, metrics in groups.items():
+        n = len(report.results) if kind == "overall" else sum(r.kind == kind for r in report.results)
+        rows.append((kind, str(n), *[_fmt(metrics.get(m)) for _, m in cols[1:] if m]))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)) for row in rows]
+    lat = latency(report.results)
+    lines.append(
+        f"latency: first token median {_fmt(lat['first_token_s_median'])} s, p95 {_fmt(lat['first_token_s_p95'])} s;"
+        f" total median {_fmt(lat['total_s_median'])} s, p95 {_fmt(lat['total_s_p95'])} s"
+    )
+    return "\n".join(lines)
+
+
+def markdown(report: EvalReport) -> str:
+    """The report as Markdown: metrics (with the baseline side by side), the gate, the failures."""
+    ours = report.metrics
+    base = report.baseline.metrics if report.baseline else None
+    lines = [f"# Eval report: {report.name}", "", f"{len(report.results)} questions, {report.seconds:.0f} s.", ""]
+    header = "| metric | ours | threshold |" + (" baseline |" if base else "")
+    lines += [header, "|---|---|---|" + ("---|" if base else "")]
+    for name in METRICS:
+        threshold = report.thresholds.get(name)
+        row = f"| {name} | {_fmt(ours.get(name))} | {'-' if threshold is None else threshold} |"
+        lines.append(row + (f" {_fmt(base.get(name))} |" if base else ""))
+    lat = latency(report.results)
+    blat = latency(report.baseline.results) if report.baseline else None
+    for key, value in lat.items():
+        lines.append(f"| {key} | {_fmt(value)} | - |" + (f" {_fmt(blat[key])} |" if blat else ""))
+    lines += ["", "## By kind", "", "```", table(report), "```", "", "## Gate", ""]
+    failures = report.gate_failures()
+    lines += [f"- FAIL: {f}" for f in failures] or ["- PASS: every metric meets its threshold."]
+    lines += ["", "## Failed questions", ""]
+    for r in report.results:
+        if r.failures():
+            lines.append(f"- `{r.id}` ({r.kind}): {'; '.join(r.failures())}. Answer: {r.answer[:200]!r}")
+    return "\n".join(lines) + "\n"
+
+
+def html_page(report: EvalReport) -> str:
+    """A self-contained HTML page: each question, the answer, its citations and what failed."""
+    esc = html.escape
+    rows = []
+    for r in report.results:
+        status = "ok" if r.correct else "fail"
+        cites = "".join(
+            f"<li>[{c.n}] {esc(c.source)} — gold: {'yes' if c.gold else 'no'}, "
+            f"verbatim: {'yes' if c.verbatim else 'no'}</li>"
+            for c in r.citations
+        )
+        rows.append(
+            f"<tr class='{status}'><td>{esc(r.id)}<br><small>{esc(r.kind)}</small></td>"
+            f"<td>{esc(r.question)}"
+            + (
+                f"<br><small>understood as: {esc(r.standalone_question)}</small>"
+                if r.standalone_question and r.standalone_question != r.question
+                else ""
+            )
+            + f"</td><td>{'<b>refused</b><br>' if r.refused else ''}{esc(r.answer)}<ul>{cites}</ul></td>"
+            f"<td>{esc('; '.join(r.failures()) or 'ok')}</td></tr>"
+        )
+    metrics = "".join(
+        f"<tr><td>{esc(k)}</td><td>{_fmt(v)}</td><td>{report.thresholds.get(k, '-')}</td></tr>"
+        for k, v in report.metrics.items()
+    )
+    gate = "".join(f"<li>{esc(f)}</li>" for f in report.gate_failures()) or "<li>PASS</li>"
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>Eval report</title>
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;
+padding:4px 8px;vertical-align:top}}tr.fail{{background:#fdecea}}tr.ok{{background:#eefaf0}}</style></head><body>
+<h1>Eval report: {esc(report.name)}</h1><p>{len(report.results)} questions, {report.seconds:.0f} s</p>
+<h2>Gate</h2><ul>{gate}</ul><h2>Metrics</h2><table><tr><th>metric</th><th>value</th><th>threshold</th></tr>
+{metrics}</table><h2>Questions</h2><table><tr><th>id</th><th>question</th><th>answer</th><th>result</th></tr>
+{"".join(rows)}</table></body></html>
+"""
+
+
+def write_reports(report: EvalReport, folder: Path) -> list[Path]:
+    """report.json, report.md and report.html in `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / "report.json", folder / "report.md", folder / "report.html"]
+    paths[0].write_text(json.dumps(report.to_dict(), indent=2, ensure_ascii=False), encoding="utf-8")
+    paths[1].write_text(markdown(report), encoding="utf-8")
+    paths[2].write_text(html_page(report), encoding="utf-8")
+    return paths
