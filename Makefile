@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install index run test lint unit integration bench clean
+.PHONY: install index run test lint unit integration bench eval clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,3 +38,9 @@ test: lint
 
 clean:
 	rm -rf $(VENV) vectorstore/* .pytest_cache .mypy_cache .ruff_cache
+
+bench: index
+	$(BIN)/python benchmarks/bench.py
+
+eval: index
+	$(BIN)/assistant eval --baseline

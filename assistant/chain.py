@@ -13,7 +13,8 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import Runnable, RunnableGenerator, RunnableLambda
 
-from assistant.citations import CheckedSentence, CheckResult, Citation, CitationChecker
+from assistant.chunking import split_sentences
+from assistant.citations import CheckedSentence, CheckResult, Citation, CitationChecker, join_sentences
 from assistant.config import Settings
 from assistant.evidence import EvidenceSelector, is_steering, is_time_sensitive
 from assistant.lexical import Analyzer
@@ -22,6 +23,26 @@ from assistant.prompts import Prompts
 from assistant.retrieval import Filters, HybridRetriever, Passage
 
 Message = dict[str, str]
+_LOWER_LEADS = frozenset(
+    [
+        "The",
+        "It",
+        "A",
+        "An",
+        "This",
+        "That",
+        "These",
+        "Those",
+        "There",
+        "Its",
+        "Their",
+        "His",
+        "Her",
+        "They",
+        "He",
+        "She",
+    ]
+)
 _SENTENCE_CACHE = 20_000  # sentence vectors kept per process
 
 
@@ -195,6 +216,8 @@ class AnswerChain:
         checked = self.checker.check(raw, passages, standalone)
         trace["dropped_sentences"] = checked.dropped
         trace["repaired_citations"] = checked.repaired
+        if not checked.sentences and not checked.model_refused:
+            checked = self._extract(standalone, passages, selector, vector, trace) or checked
         if not checked.sentences:
             if checked.model_refused:
                 trace["refusal_reason"] = "the model found no answer in the passages"
@@ -203,7 +226,7 @@ class AnswerChain:
             yield self._refuse_with_related(question, standalone, passages, started, timings, trace)
             return
         sentences = self._date_sentences(checked, standalone)
-        text = " ".join(s.text + "".join(f" [{n}]" for n in s.citations) for s in sentences)
+        text = join_sentences(sentences)
         timings["total_s"] = time.perf_counter() - started
         yield Answer(
             question,
@@ -250,6 +273,55 @@ class AnswerChain:
             return fallback
         return text
 
+    def _extract(
+        self,
+        question: str,
+        passages: list[Passage],
+        selector: EvidenceSelector,
+        vector: Sequence[float],
+        trace: dict[str, Any],
+    ) -> CheckResult | None:
+        """When the model's answer failed the check, quote the one sentence that best answers the question.
+
+        Only when that sentence holds enough of the question's words (settings.min_extractive_evidence).
+        """
+        if self.settings.min_extractive_evidence > 1:
+            return None
+        q_terms = self.analyzer.term_set(question)
+        best: tuple[float, int, int, int] | None = None
+        for i, p in enumerate(passages):
+            spans = split_sentences(p.text)
+            sims = self._similarities(vector, [sp.text for sp in spans])
+            for sp, sim in zip(spans, sims, strict=True):
+                lexical = selector.coverage(q_terms, sp.text)
+                if lexical < self.settings.min_extractive_evidence:
+                    continue
+                # the sentence must add something beyond the question's own words
+                if not self.analyzer.term_set(sp.text) - q_terms:
+                    continue
+                score = (lexical + max(sim, 0.0)) / 2
+                if best is None or score > best[0]:
+                    best = (score, i, sp.start, sp.end)
+        if best is None:
+            return None
+        _, i, a, b = best
+        p = passages[i]
+        citation = Citation(
+            n=1,
+            source=p.source,
+            title=p.title,
+            outlet=p.outlet,
+            published=p.published,
+            quote=p.text[a:b],
+            start=p.start + a,
+            end=p.start + b,
+            passage_id=p.id,
+            context=p.text,
+        )
+        trace["extractive"] = "the model's answer failed the citation check; the best sentence is quoted instead"
+        body = " ".join(citation.quote.split())
+        return CheckResult([CheckedSentence(body, (1,))], [citation], [], [], False)
+
     def _messages(self, question: str, passages: list[Passage]) -> tuple[list[BaseMessage], list[Passage]]:
         """System + user prompt within the context window, dropping the weakest passages first."""
         system = SystemMessage(self.prompts.render("system"))
@@ -287,7 +359,8 @@ class AnswerChain:
                 out.append(s)
                 continue
             said.add(key)
-            lead = s.text[0].lower() + s.text[1:] if s.text[:2].istitle() and not s.text.startswith("I ") else s.text
+            first = s.text.split(" ", 1)[0]
+            lead = s.text[0].lower() + s.text[1:] if first in _LOWER_LEADS else s.text
             out.append(replace(s, text=f"As of {human_date(cite.published)}, per {cite.outlet}, {lead}"))
         return out
 

@@ -59,9 +59,23 @@ class CheckResult:
 
     @property
     def text(self) -> str:
-        return " ".join(
-            s.text + "".join(f" [{n}]" for n in s.citations) if s.citations else s.text for s in self.sentences
-        )
+        return join_sentences(self.sentences)
+
+
+def join_sentences(sentences: Sequence[CheckedSentence]) -> str:
+    """Sentences with their markers placed before the closing punctuation: 'It met in Warsaw [1].'"""
+    out = []
+    for s in sentences:
+        marks = "".join(f"[{n}]" for n in s.citations)
+        body = s.text.rstrip()
+        m = re.search(r"[.!?]+[\"'”’)]*$", body)
+        if not marks:
+            out.append(body)
+        elif m:
+            out.append(f"{body[: m.start()]} {marks}{body[m.start() :]}")
+        else:
+            out.append(f"{body} {marks}.")
+    return " ".join(out)
 
 
 _YES_NO = re.compile(r"^\s*(is|are|was|were|did|does|do|has|have|had|can|could|will|would|should)\b", re.IGNORECASE)

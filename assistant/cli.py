@@ -1,4 +1,4 @@
-"""The command line: `assistant ingest | ask | chat | config`."""
+"""The command line: `assistant ingest | ask | chat | serve | config`."""
 
 from __future__ import annotations
 
@@ -218,6 +218,52 @@ def eval_command(
     if failures:
         sys.exit(1)
     click.echo("Gate passed.", err=True)
+
+
+@main.command()
+@click.option("--host", help="Address to bind (default: the `host` setting, 127.0.0.1).")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port (default: the `port` setting, 7860).")
+def serve(host: str | None, port: int | None) -> None:
+    """Open the chat UI in the browser at http://HOST:PORT (Ctrl-C stops it)."""
+    import logging
+
+    from pydantic import ValidationError
+
+    overrides: dict[str, Any] = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        _fail(f"{exc}\nCheck the ASSISTANT_* environment variables and assistant.toml.")
+        return
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("httpx", "bm25s", "chromadb", "sentence_transformers"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    assistant = _open(settings)
+    try:
+        click.echo("Loading the model, the embeddings and the index...")
+        try:
+            assistant.warm()
+        except _known_errors() as exc:
+            click.echo(f"Warning: {exc}\nThe chat UI starts anyway; questions fail until this is fixed.", err=True)
+        from assistant.ui import build_app, launch
+
+        try:
+            app = build_app(assistant, settings)
+        except StoreError as exc:
+            _fail(str(exc))
+            return
+        try:
+            url = launch(app, settings)
+        except OSError as exc:
+            _fail(
+                f"Cannot serve on {settings.host}:{settings.port} ({exc}). Is another server using the port? "
+                "Stop it or pass --port."
+            )
+            return
+        click.echo(f"The chat UI is at {url}  (Ctrl-C stops it)")
+        app.block_thread()
+    finally:
+        assistant.close()
 
 
 @main.command()

@@ -100,6 +100,13 @@ class Settings(BaseSettings):
         description="Least evidence for a question: the share of its (IDF-weighted) words in the best sentence "
         "plus the best dense similarity; below it the assistant refuses without calling the LLM.",
     )
+    min_extractive_evidence: float = Field(
+        0.5,
+        ge=0,
+        le=1.01,
+        description="When the model's answer fails the citation check, the single best passage sentence is "
+        "quoted as the answer if it holds at least this share of the question's words; above 1 disables it.",
+    )
     min_support: float = Field(
         0.6, ge=0, le=1, description="Least share of an answer sentence's words its quote must hold."
     )

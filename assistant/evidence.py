@@ -17,9 +17,8 @@ _STEERING = re.compile(
     re.IGNORECASE,
 )
 _TIME_SENSITIVE = re.compile(
-    r"\b(current(ly)?|now|still|latest|recent(ly)?|today|as of|title|position|role|post|office|job|serv(e|es|ed|ing)"
-    r"|ambassador|minister|envoy|representative|secretary|spokes(man|person|woman)|president|plan(s|ned)?|will"
-    r"|next|upcoming|status|who (is|was|leads|led|heads))\b",
+    r"\b(current(ly)?|now|still|latest|today|as of|title|position|role|status|plans?|planned|next|upcoming"
+    r"|who (is|are|holds|leads|heads)|what is the (state|status))\b",
     re.IGNORECASE,
 )
 _PRONOUN_START = re.compile(r"^(He|She|They|It|This|That|These|Those|His|Her|Their|The effort|The group)\b")

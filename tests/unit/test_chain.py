@@ -57,7 +57,7 @@ def test_answer_carries_a_verbatim_quote(make) -> None:
     )
     ans = a.ask(WG)
     assert not ans.refused
-    assert "November 2018" in ans.text and ans.text.endswith("[1]")
+    assert "November 2018" in ans.text and ans.text.endswith("[1].")
     (cite,) = ans.citations
     assert cite.source == "001_fd24264b0bd6d25d.txt" and cite.outlet == "Yonhap" and cite.published == "2020-08-19"
     doc = load_document(SEEDS / cite.source)
@@ -84,7 +84,7 @@ def test_wrong_and_dangling_markers_are_repaired(make) -> None:
 def test_uncited_supported_sentence_gets_its_source(make) -> None:
     a, _ = make(["The working group was set up in November 2018."])
     ans = a.ask(WG)
-    assert not ans.refused and ans.citations and ans.text.endswith("[1]")
+    assert not ans.refused and ans.citations and ans.text.endswith("[1].")
 
 
 def test_unsupported_sentence_is_dropped(make) -> None:
@@ -99,8 +99,17 @@ def test_unsupported_sentence_is_dropped(make) -> None:
     assert ans.trace["dropped_sentences"] == ["It has 500 members and meets in Tokyo."]
 
 
-def test_all_unsupported_is_refused_with_related_facts(make) -> None:
+def test_unsupported_answer_falls_back_to_the_best_quoted_sentence(make) -> None:
     a, _ = make(["The group was founded by the United Nations in 1990 in Geneva [1]."])
+    ans = a.ask(WG)
+    assert not ans.refused and "extractive" in ans.trace
+    (cite,) = ans.citations
+    assert "set up in November 2018" in cite.quote and " ".join(cite.quote.split()) in ans.text
+    assert load_document(SEEDS / cite.source).text[cite.start : cite.end] == cite.quote
+
+
+def test_all_unsupported_is_refused_with_related_facts(make) -> None:
+    a, _ = make(["The group was founded by the United Nations in 1990 in Geneva [1]."], min_extractive_evidence=1.01)
     ans = a.ask(WG)
     assert ans.refused
     assert ans.text.startswith("The articles I have do not answer this question.")

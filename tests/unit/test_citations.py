@@ -95,7 +95,7 @@ def test_check_keeps_supported_repoints_wrong_and_drops_the_rest(checker: Citati
     assert len(result.repaired) >= 2
     for c in result.citations:
         assert load_document(SEEDS / c.source).text[c.start : c.end] == c.quote
-    assert result.text.endswith("[2]")
+    assert result.text.endswith("[2].")
 
 
 def test_same_quote_shares_one_number(checker: CitationChecker) -> None:

@@ -1,0 +1,585 @@
+"""The Gradio chat UI: streamed, verified answers with their sources, filters, follow-ups and feedback.
+
+`build_app(assistant, settings)` builds the page around one already built (and warmed) Assistant;
+`launch(app, settings)` serves it on settings.host:settings.port. Everything shown that comes from the
+model or the corpus is HTML-escaped first; the Chatbot then renders it as sanitized Markdown.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import re
+import threading
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from assistant.app import Assistant
+from assistant.chain import Answer, human_date
+from assistant.citations import Citation
+from assistant.config import Settings
+from assistant.llm import LLMUnavailableError
+from assistant.retrieval import Filters, Passage
+from assistant.store import StoreError
+
+logger = logging.getLogger(__name__)
+
+TITLE = "Korea Coordination Assistant"
+EXAMPLES = (
+    "When was the U.S.-South Korea working group set up?",
+    "Who is Lee Do-hoon's U.S. counterpart?",
+    "Where did Pompeo and Kang Kyung-wha meet in February 2019?",
+    "What did Lee In-young propose in August 2020?",
+)
+QUEUE_MAX_SIZE = 20  # waiting questions beyond this are turned away with "queue full"
+CONTEXT_CHARS = 260  # passage text shown on each side of a highlighted quote
+DRAFT_CLASS = "ka-drafting"  # marks a chat message that is still being generated
+
+_IMAGE = re.compile(r"!\[[^\]\n]*\]\s*(?:\([^)\n]*\)|\[[^\]\n]*\])")
+_REFERENCE_DEFINITION = re.compile(r"^[ \t]{0,3}\[[^\]\n]+\]:[ \t]*\S.*$", re.MULTILINE)
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+SYSTEM_FONTS = ("ui-sans-serif", "system-ui", "Segoe UI", "Roboto", "Helvetica", "Arial", "sans-serif")
+CSS = """
+.ka-header h1 { margin-bottom: 0.2rem; }
+.ka-header p { margin-top: 0; color: var(--body-text-color-subdued); }
+#ka-chat .ka-sources { margin-top: 0.6rem; border-top: 1px solid var(--border-color-primary); padding-top: 0.4rem; }
+.ka-sources-title, .ka-label { font-weight: 600; font-size: 0.85em; text-transform: uppercase;
+  letter-spacing: 0.04em; color: var(--body-text-color-subdued); margin-bottom: 0.3rem; }
+.ka-source { margin: 0.45rem 0; }
+.ka-source-head { font-size: 0.9em; }
+.ka-n { font-weight: 700; color: var(--color-accent); }
+.ka-title { font-style: italic; }
+#ka-chat .ka-context { margin: 0.25rem 0 0 0; padding: 0.35rem 0.6rem; border-left: 3px solid var(--color-accent);
+  background: var(--background-fill-secondary); font-size: 0.88em; line-height: 1.45; }
+.ka-context mark, .ka-passage mark { background: #fde68a; color: #1f2937; padding: 0 0.1em; border-radius: 2px; }
+.ka-refusal { border-left: 4px solid #d97706; background: rgba(217, 119, 6, 0.08); padding: 0.5rem 0.75rem;
+  border-radius: 4px; }
+.ka-refusal .ka-label { color: #b45309; }
+.ka-error { border-left: 4px solid #dc2626; background: rgba(220, 38, 38, 0.08); padding: 0.5rem 0.75rem;
+  border-radius: 4px; }
+.ka-error .ka-label { color: #b91c1c; }
+.ka-notice { border-left: 4px solid #6b7280; background: rgba(107, 114, 128, 0.08); padding: 0.5rem 0.75rem;
+  border-radius: 4px; }
+.ka-refusal p, .ka-error p, .ka-notice p { margin: 0.2rem 0; }
+.ka-drafting { font-size: 0.8em; color: var(--body-text-color-subdued); font-style: italic; }
+.ka-details { font-size: 0.9em; }
+.ka-passage { white-space: pre-wrap; margin: 0.2rem 0 0.6rem 0; padding: 0.35rem 0.6rem;
+  background: var(--background-fill-secondary); border-radius: 4px; }
+.ka-muted { color: var(--body-text-color-subdued); }
+"""
+
+
+# --- rendering: everything from the model or the corpus is escaped here -------------------------
+
+
+def _esc(text: str) -> str:
+    return html.escape(text, quote=True)
+
+
+def safe_markdown(text: str) -> str:
+    """Model text made inert: no images (remote or not), no link definitions, no raw HTML."""
+    text = _IMAGE.sub("", text)
+    text = _REFERENCE_DEFINITION.sub("", text)
+    return html.escape(text, quote=False).strip()
+
+
+def _block(kind: str, label: str, paragraphs: Sequence[str], items: Sequence[str] = ()) -> str:
+    """A labelled box (refusal, error, notice) as one line of HTML; all text is escaped."""
+    body = "".join(f"<p>{_esc(p)}</p>" for p in paragraphs if p.strip())
+    if items:
+        body += "<ul>" + "".join(f"<li>{_esc(i)}</li>" for i in items) + "</ul>"
+    return f'<div class="ka-{kind}"><div class="ka-label">{_esc(label)}</div>{body}</div>'
+
+
+def notice(label: str, text: str) -> str:
+    return _block("notice", label, [text])
+
+
+def error_block(label: str, text: str) -> str:
+    return _block("error", label, [text])
+
+
+def _source_head(n: int | None, outlet: str, published: str, title: str, source: str) -> str:
+    parts = [f'<span class="ka-n">[{n}]</span> ' if n is not None else ""]
+    parts.append(f"<b>{_esc(outlet or 'Unknown outlet')}</b>")
+    parts.append(f" · {_esc(human_date(published)) if published else 'undated'}")
+    parts.append(f' · <span class="ka-title">{_esc(title or source)}</span>')
+    return f'<div class="ka-source-head">{"".join(parts)}</div>'
+
+
+def highlight(context: str, quote: str, width: int = CONTEXT_CHARS) -> str:
+    """The quote marked inside its passage, with up to `width` characters of passage on each side."""
+    at = context.find(quote) if quote else -1
+    if at < 0:
+        return f"<mark>{_esc(' '.join(quote.split()))}</mark>"
+    before, after = context[:at], context[at + len(quote) :]
+    if len(before) > width:
+        cut = before[-width:]
+        before = "… " + (cut.split(" ", 1)[1] if " " in cut else cut)
+    if len(after) > width:
+        cut = after[:width]
+        after = (cut.rsplit(" ", 1)[0] if " " in cut else cut) + " …"
+
+    def norm(s: str) -> str:
+        return re.sub(r"\s+", " ", s)
+
+    return f"{_esc(norm(before))}<mark>{_esc(' '.join(quote.split()))}</mark>{_esc(norm(after))}"
+
+
+def format_sources(citations: Sequence[Citation], with_context: bool = True) -> str:
+    """The numbered sources (outlet, date, title) and each quote highlighted in its passage."""
+    if not citations:
+        return ""
+    rows = []
+    for c in citations:
+        row = _source_head(c.n, c.outlet, c.published, c.title, c.source)
+        if with_context:
+            row += f'<blockquote class="ka-context">{highlight(c.context or c.quote, c.quote)}</blockquote>'
+        rows.append(f'<div class="ka-source">{row}</div>')
+    return f'<div class="ka-sources"><div class="ka-sources-title">Sources</div>{"".join(rows)}</div>'
+
+
+def format_refusal(answer: Answer) -> str:
+    """A refusal in its own styled box: its sentences, the related facts as a list, then the sources."""
+    lines = [line.strip() for line in answer.text.splitlines() if line.strip()]
+    paragraphs = [line for line in lines if not line.startswith("- ")]
+    items = [line[2:] for line in lines if line.startswith("- ")]
+    box = _block("refusal", "Not answered from the articles", paragraphs, items)
+    return box + format_sources(answer.citations, with_context=False)
+
+
+def format_answer(answer: Answer) -> str:
+    """The chat message of a final answer: the verified text with [n] markers, then its sources."""
+    if answer.refused:
+        return format_refusal(answer)
+    sources = format_sources(answer.citations)
+    return safe_markdown(answer.text) + (f"\n\n{sources}" if sources else "")
+
+
+def format_draft(streamed: str) -> str:
+    """The message while the model writes: its raw text so far, marked as not yet checked."""
+    if not streamed.strip():
+        label = "Searching the articles and reading the passages…"
+        return f'<div class="{DRAFT_CLASS}">{label}</div>'
+    label = "Drafting… the answer is checked against the articles when it is complete."
+    return f'<div class="{DRAFT_CLASS}">{label}</div>\n\n{safe_markdown(streamed)} ▍'
+
+
+def format_details(answer: Answer | None, filters: Filters | None = None) -> str:
+    """The question used for search, the filters, and the retrieved passages, for the side panel."""
+    if answer is None:
+        return '<div class="ka-details ka-muted">Ask a question to see the passages its answer was built from.</div>'
+    parts = [f"<p><b>Your question:</b> {_esc(answer.question)}</p>"]
+    standalone = answer.standalone_question or answer.question
+    parts.append(f"<p><b>Question used for search:</b> {_esc(standalone)}</p>")
+    if filters is not None and filters.active:
+        parts.append(f"<p><b>Filters:</b> {_esc(describe_filters(filters))}</p>")
+    if answer.passages:
+        quotes = [] if answer.refused else [c.quote for c in answer.citations]
+        items = []
+        for p in answer.passages:
+            items.append(
+                f"<li>{_source_head(None, p.outlet, p.published, p.title, p.source)}"
+                f'<div class="ka-passage">{_passage_with_quotes(p, quotes)}</div></li>'
+            )
+        parts.append(f"<p><b>Passages retrieved ({len(answer.passages)}):</b></p><ol>{''.join(items)}</ol>")
+    else:
+        parts.append("<p><b>Passages retrieved:</b> none.</p>")
+    total = answer.timings.get("total_s")
+    if total is not None:
+        first = answer.timings.get("first_token_s")
+        timing = f"Answered in {total:.1f} s" + (f" (first words after {first:.1f} s)" if first else "") + "."
+        parts.append(f'<p class="ka-muted">{timing}</p>')
+    return f'<div class="ka-details">{"".join(parts)}</div>'
+
+
+def _passage_with_quotes(passage: Passage, quotes: Sequence[str]) -> str:
+    """The passage text with the quotes it holds marked."""
+    text = passage.text
+    spans = sorted(
+        {(i, i + len(q)) for q in quotes if q and (i := text.find(q)) >= 0},
+    )
+    out, at = [], 0
+    for a, b in spans:
+        if a < at:
+            continue
+        out.append(_esc(text[at:a]) + f"<mark>{_esc(text[a:b])}</mark>")
+        at = b
+    out.append(_esc(text[at:]))
+    return "".join(out)
+
+
+# --- filters ------------------------------------------------------------------------------------
+
+
+def parse_date(value: str | None, label: str) -> str | None:
+    """'' -> None; 'YYYY-MM-DD' -> itself; anything else -> ValueError naming the field."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    if not _ISO_DATE.fullmatch(value):
+        raise ValueError(f"The '{label}' date {value!r} is not in the form YYYY-MM-DD (for example 2019-02-15).")
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"The '{label}' date {value!r} does not exist: check the month and the day.") from None
+    return value
+
+
+def make_filters(outlets: Sequence[str] | None, since: str | None, until: str | None) -> Filters:
+    """Filters from the UI's inputs; ValueError with a sentence for the user on a bad date."""
+    start, end = parse_date(since, "since"), parse_date(until, "until")
+    if start and end and start > end:
+        raise ValueError(f"The 'since' date {start} is after the 'until' date {end}: no article can match.")
+    return Filters(outlets=tuple(outlets or ()), since=start, until=end)
+
+
+def describe_filters(filters: Filters) -> str:
+    parts = []
+    if filters.outlets:
+        parts.append("outlets " + ", ".join(filters.outlets))
+    if filters.since:
+        parts.append(f"since {filters.since}")
+    if filters.until:
+        parts.append(f"until {filters.until}")
+    return "; ".join(parts) or "none"
+
+
+@dataclass(frozen=True)
+class IndexInfo:
+    """What the index holds, for the filters and the header."""
+
+    outlets: list[str]
+    documents: int
+    first: str
+    last: str
+
+    @classmethod
+    def read(cls, assistant: Assistant) -> IndexInfo:
+        metas = assistant.retriever.lexical_index().metas
+        outlets = sorted({str(m["outlet"]) for m in metas if m.get("outlet")})
+        dates = sorted(str(m["published"]) for m in metas if m.get("published"))
+        documents = len({m.get("source") for m in metas})
+        return cls(outlets, documents, dates[0] if dates else "", dates[-1] if dates else "")
+
+    def summary(self) -> str:
+        if not self.documents:
+            return "The index is empty: run `assistant ingest seeds/` and restart."
+        span = f", {human_date(self.first)} to {human_date(self.last)}" if self.first else ""
+        return f"{self.documents} news articles from {len(self.outlets)} outlets{span}."
+
+
+# --- feedback -----------------------------------------------------------------------------------
+
+
+class FeedbackLog:
+    """Appends feedback records to a JSONL file (one writer lock per app)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+
+    def append(self, record: dict[str, Any]) -> None:
+        line = json.dumps(record, ensure_ascii=False)
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as f:
+                f.write(line + "\n")
+
+
+def _rating(liked: Any) -> str:
+    if liked is True:
+        return "up"
+    if liked is False:
+        return "down"
+    return str(liked) if liked else "withdrawn"
+
+
+def _message_text(message: Any) -> str:
+    """The text of a chat message in any of Gradio's shapes."""
+    content = message.get("content") if isinstance(message, dict) else getattr(message, "content", "")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(str(c.get("text", "")) for c in content if isinstance(c, dict))
+    return ""
+
+
+# --- the app ------------------------------------------------------------------------------------
+
+Turn = dict[str, Any]  # what feedback needs to know about one assistant message
+
+
+def build_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
+    """The chat page around one built Assistant; call `launch(app, settings)` to serve it."""
+    info = IndexInfo.read(assistant)
+    feedback = FeedbackLog(settings.feedback_path)
+    limit = settings.max_question_chars
+
+    def answer_turn(
+        message: str,
+        chat: list[Any] | None,
+        history: list[dict[str, str]] | None,
+        turns: dict[int, Turn] | None,
+        outlets: list[str] | None,
+        since: str | None,
+        until: str | None,
+    ) -> Iterator[tuple[Any, ...]]:
+        """Stream one answer into the chat, then replace it with the verified answer and its sources."""
+        chat, history, turns = list(chat or []), list(history or []), dict(turns or {})
+        question = (message or "").strip()
+
+        def out(box: Any, details: str | None = None, busy: bool = False) -> tuple[Any, ...]:
+            shown = gr.skip() if details is None else details
+            return box, chat, history, turns, shown, gr.update(visible=not busy), gr.update(visible=busy)
+
+        if not question:
+            yield out(message)
+            return
+        if len(question) > limit:
+            shown = question if len(question) <= 300 else question[:300] + "…"
+            chat.append({"role": "user", "content": safe_markdown(shown)})
+            chat.append(
+                {
+                    "role": "assistant",
+                    "content": notice(
+                        "Question not sent",
+                        f"Your question is {len(question):,} characters long; the limit is {limit:,}. "
+                        "Please shorten it and ask again.",
+                    ),
+                }
+            )
+            yield out(message)  # the text stays in the box, to be shortened
+            return
+        chat.append({"role": "user", "content": safe_markdown(question)})
+        try:
+            filters = make_filters(outlets, since, until)
+        except ValueError as exc:
+            chat.append({"role": "assistant", "content": notice("Check the date filter", str(exc))})
+            yield out(message)
+            return
+
+        chat.append({"role": "assistant", "content": format_draft("")})
+        index = len(chat) - 1
+        yield out("", busy=True)
+        streamed = ""
+        final: Answer | None = None
+        failure: str | None = None
+        try:
+            for part in assistant.stream(question, history, filters):
+                if isinstance(part, Answer):
+                    final = part
+                elif part:
+                    streamed += part
+                    chat[index] = {"role": "assistant", "content": format_draft(streamed)}
+                    yield out("", busy=True)
+        except LLMUnavailableError as exc:
+            logger.exception("The language model failed on %r", question)
+            failure = error_block("The language model is not available", str(exc))
+        except StoreError as exc:
+            logger.exception("The store failed on %r", question)
+            failure = error_block("The article index is not available", str(exc))
+        except Exception as exc:
+            logger.exception("Answering %r failed", question)
+            failure = error_block(
+                "Something went wrong",
+                f"The question could not be answered ({type(exc).__name__}). The details are in the server "
+                "log; please try again or rephrase the question.",
+            )
+        if final is None and failure is None:
+            logger.error("The chain ended without a final answer for %r", question)
+            failure = error_block("Something went wrong", "No answer came back. Please try again.")
+        if failure is not None or final is None:
+            chat[index] = {"role": "assistant", "content": failure}
+            turns[index] = {"question": question, "answer": "", "error": failure, "citations": []}
+            yield out("", format_details(None))
+            return
+        chat[index] = {"role": "assistant", "content": format_answer(final)}
+        history += [{"role": "user", "content": question}, {"role": "assistant", "content": final.text}]
+        turns[index] = {
+            "question": question,
+            "standalone_question": final.standalone_question,
+            "answer": final.text,
+            "refused": final.refused,
+            "citations": [c.to_dict() for c in final.citations],
+            "filters": describe_filters(filters),
+        }
+        yield out("", format_details(final, filters))
+
+    def stopped(chat: list[Any] | None) -> tuple[Any, ...]:
+        """After Stop: an unfinished (unchecked) draft is replaced by a notice."""
+        chat = list(chat or [])
+        if chat and DRAFT_CLASS in _message_text(chat[-1]):
+            chat[-1] = {
+                "role": "assistant",
+                "content": notice(
+                    "Stopped", "The answer was stopped before it was checked against the articles, so it is not shown."
+                ),
+            }
+        return chat, gr.update(visible=True), gr.update(visible=False)
+
+    def new_chat() -> tuple[Any, ...]:
+        return [], [], {}, format_details(None), "", gr.update(visible=True), gr.update(visible=False), ""
+
+    def rate(data: gr.LikeData, turns: dict[int, Turn] | None, comment: str | None) -> tuple[Any, ...]:
+        index = data.index[0] if isinstance(data.index, (list, tuple)) else data.index
+        turn = (turns or {}).get(int(index))
+        if turn is None:
+            return comment, "This message cannot be rated.", None
+        record = {
+            "id": uuid.uuid4().hex,
+            "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+            **turn,
+            "rating": _rating(data.liked),
+            "comment": (comment or "").strip(),
+        }
+        feedback.append(record)
+        logger.info("Feedback %s on %r", record["rating"], turn["question"])
+        thanks = f"Thanks: your rating ({record['rating']}) is saved."
+        if not record["comment"]:
+            thanks += " Add a comment above and press **Send comment** if you like."
+        return "", thanks, record
+
+    def send_comment(comment: str | None, last: dict[str, Any] | None) -> tuple[Any, ...]:
+        text = (comment or "").strip()
+        if not text:
+            return comment, "Type a comment first.", last
+        if last is None:
+            return comment, "Rate an answer first (thumbs up or down under it); the comment goes with it.", last
+        record = {**last, "timestamp": datetime.now(UTC).isoformat(timespec="seconds"), "comment": text}
+        feedback.append(record)
+        return "", "Thanks: comment saved.", record
+
+    with gr.Blocks(title=TITLE, analytics_enabled=False) as app:
+        history = gr.State([])
+        turns = gr.State({})
+        last_feedback = gr.State(None)
+        gr.Markdown(
+            f"# {TITLE}\nAnswers about U.S.–South Korea coordination on North Korea from "
+            f"{_esc(info.summary())} Every answer quotes the sentence it comes from; questions the articles "
+            "do not answer are declined.",
+            elem_classes=["ka-header"],
+        )
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3):
+                chatbot = gr.Chatbot(
+                    label="Conversation",
+                    elem_id="ka-chat",
+                    height=560,
+                    sanitize_html=True,
+                    render_markdown=True,
+                    allow_tags=False,
+                    line_breaks=True,
+                    layout="bubble",
+                    buttons=["copy"],
+                    feedback_options=("Like", "Dislike"),
+                    examples=[{"text": q} for q in EXAMPLES],
+                    placeholder="**Ask about U.S.–South Korea coordination on North Korea**<br>"
+                    "Pick an example below or type your own question.",
+                )
+                with gr.Row(equal_height=True):
+                    box = gr.Textbox(
+                        placeholder=f"Ask a question (up to {limit:,} characters) and press Enter",
+                        show_label=False,
+                        lines=1,
+                        max_lines=4,
+                        autofocus=True,
+                        scale=6,
+                        elem_id="ka-question",
+                    )
+                    send = gr.Button("Send", variant="primary", scale=1, min_width=90, elem_id="ka-send")
+                    stop = gr.Button("Stop", variant="stop", scale=1, min_width=90, visible=False, elem_id="ka-stop")
+                    new = gr.Button("New chat", scale=1, min_width=90, elem_id="ka-new")
+                with gr.Accordion("Retrieved passages and the question used", open=False, elem_id="ka-details"):
+                    details = gr.HTML(format_details(None))
+            with gr.Column(scale=1, min_width=260):
+                gr.Markdown("### Filters")
+                outlets = gr.Dropdown(
+                    choices=info.outlets,
+                    value=[],
+                    multiselect=True,
+                    label="Outlets",
+                    info="Empty: all outlets.",
+                    elem_id="ka-outlets",
+                )
+                since = gr.Textbox(label="Published since", placeholder=info.first or "YYYY-MM-DD", elem_id="ka-since")
+                until = gr.Textbox(label="Published until", placeholder=info.last or "YYYY-MM-DD", elem_id="ka-until")
+                gr.Markdown("### Feedback")
+                gr.Markdown("Rate an answer with the thumbs up or down under it.", elem_classes=["ka-muted"])
+                comment = gr.Textbox(label="Comment (optional)", lines=2, elem_id="ka-comment")
+                send_comment_btn = gr.Button("Send comment", size="sm")
+                feedback_status = gr.Markdown("", elem_id="ka-feedback-status")
+
+        answer_inputs = [box, chatbot, history, turns, outlets, since, until]
+        answer_outputs = [box, chatbot, history, turns, details, send, stop]
+        asked = gr.on(
+            [box.submit, send.click],
+            answer_turn,
+            answer_inputs,
+            answer_outputs,
+            api_name="ask",
+            concurrency_id="answer",
+            show_progress_on=[chatbot],
+        )
+        example = chatbot.example_select(
+            _example_text,
+            None,
+            [box],
+            queue=False,
+            api_visibility="undocumented",
+        ).then(
+            answer_turn,
+            answer_inputs,
+            answer_outputs,
+            concurrency_id="answer",
+            show_progress_on=[chatbot],
+            api_visibility="undocumented",
+        )
+        stop.click(stopped, [chatbot], [chatbot, send, stop], cancels=[asked, example], queue=False, api_name="stop")
+        reset_outputs = [chatbot, history, turns, details, box, send, stop, feedback_status]
+        new.click(new_chat, None, reset_outputs, cancels=[asked, example], queue=False, api_name="new_chat")
+        chatbot.clear(new_chat, None, reset_outputs, cancels=[asked, example], queue=False, api_visibility="private")
+        chatbot.like(rate, [turns, comment], [comment, feedback_status, last_feedback], queue=False)
+        send_comment_btn.click(
+            send_comment, [comment, last_feedback], [comment, feedback_status, last_feedback], queue=False
+        )
+    app.queue(default_concurrency_limit=1, max_size=QUEUE_MAX_SIZE)
+    return app
+
+
+def _example_text(evt: gr.SelectData) -> str:
+    return evt.value["text"] if isinstance(evt.value, dict) else str(evt.value)
+
+
+def launch(app: gr.Blocks, settings: Settings, *, quiet: bool = True) -> str:
+    """Start serving the app on settings.host:settings.port in a background thread; return its URL.
+
+    No share link and no file access beyond what Gradio serves itself. `app.block_thread()` waits
+    (Ctrl-C ends it); `app.close()` stops the server.
+    """
+    app.launch(
+        server_name=settings.host,
+        server_port=settings.port,
+        share=False,
+        inbrowser=False,
+        prevent_thread_lock=True,
+        quiet=quiet,
+        show_error=False,
+        ssr_mode=False,
+        pwa=False,
+        mcp_server=False,
+        enable_monitoring=False,
+        run_history=False,  # its page offers uploading runs to a Hugging Face bucket
+        footer_links=["api", "settings"],
+        theme=gr.themes.Default(font=list(SYSTEM_FONTS)),
+        css=CSS,
+    )
+    return f"http://{settings.host}:{settings.port}"

@@ -1,0 +1,26 @@
+"""Fixtures of the end-to-end tests: one fake-model chat UI per module, reset for every test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from ui_harness import Served, fake_server
+
+
+@pytest.fixture(scope="module")
+def fake_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """One fake-model server per test module."""
+    with fake_server(tmp_path_factory.mktemp("ui")) as served:
+        yield served
+
+
+@pytest.fixture
+def served(fake_app: Served) -> Iterator[Served]:
+    """The module's fake server, with the model's queue, delay and call log reset for each test."""
+    assert fake_app.director is not None
+    fake_app.director.queued.clear()
+    fake_app.director.prompts.clear()
+    fake_app.llm.delay_s = 0.0
+    yield fake_app
+    fake_app.llm.delay_s = 0.0

@@ -1,0 +1,206 @@
+"""The chat UI in a real headless Chromium (Debian's /usr/bin/chromium) driven by Playwright.
+
+`make test` installs chromium when it is missing; without it these tests fail, they do not skip.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+from ui_harness import ARTIFACTS, WORKING_GROUP, Served, answer_from
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+WAIT_MS = 20_000
+expect.set_options(timeout=WAIT_MS)
+PAYLOAD = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">'
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    assert CHROMIUM.is_file(), (
+        f"{CHROMIUM} is missing: `make test` installs it (apt-get install -y chromium); the browser tests need it."
+    )
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True, timeout=WAIT_MS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser, served: Served) -> Iterator[Page]:
+    """A fresh page on the app; every request it makes is recorded in page.requested."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.requested = requested  # type: ignore[attr-defined]
+    page.goto(served.url, timeout=WAIT_MS)
+    expect(page.locator("#ka-question textarea")).to_be_visible()
+    yield page
+    context.close()
+
+
+def bot_messages(page: Page) -> Locator:
+    return page.locator("#ka-chat [data-testid='bot']")
+
+
+def ask(page: Page, question: str) -> Locator:
+    """Type the question, press Enter; return the (future) assistant message of this turn."""
+    before = bot_messages(page).count()
+    page.locator("#ka-question textarea").fill(question)
+    page.locator("#ka-question textarea").press("Enter")
+    expect(bot_messages(page)).to_have_count(before + 1)
+    return bot_messages(page).nth(before)
+
+
+def wait_final(message: Locator) -> None:
+    """Until the message is no longer a draft (verified answer, refusal or notice)."""
+    expect(message.locator(".ka-drafting")).to_have_count(0)
+    expect(message).not_to_be_empty()
+
+
+def assert_only_local_requests(page: Page, served: Served) -> None:
+    remote = [u for u in page.requested if not u.startswith((served.url, "data:", "blob:"))]  # type: ignore[attr-defined]
+    assert remote == [], f"the page loaded something from elsewhere: {remote}"
+
+
+def screenshot(page: Page, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / name
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def test_streamed_answer_with_sources_and_passages(page: Page, served: Served) -> None:
+    served.llm.delay_s = 0.15
+    message = ask(page, WORKING_GROUP)
+
+    expect(message.locator(".ka-drafting")).to_be_visible()
+    expect(message).to_contain_text("The working group", timeout=WAIT_MS)  # streamed words, before checking
+    expect(page.locator("#ka-stop")).to_be_visible()
+    wait_final(message)
+
+    expect(message).to_contain_text("The working group was set up in November 2018")
+    expect(message).to_contain_text("[1]")
+    source = message.locator(".ka-sources .ka-source").first
+    expect(source).to_contain_text("Yonhap")
+    expect(source).to_contain_text("August 19, 2020")
+    expect(source).to_contain_text("U.S., S. Korea coordinate regularly on N.K. policy")
+    expect(source.locator("blockquote mark")).to_contain_text("set up in November 2018")
+    expect(page.locator("#ka-send")).to_be_visible()
+    expect(page.locator("#ka-stop")).to_be_hidden()
+
+    page.locator("#ka-details").get_by_text("Retrieved passages and the question used").click()
+    details = page.locator("#ka-details .ka-details")
+    expect(details).to_contain_text("Question used for search: " + WORKING_GROUP)
+    expect(details.locator(".ka-passage").first).to_be_visible()
+    expect(details.locator(".ka-passage mark").first).to_contain_text("November 2018")
+
+    assert_only_local_requests(page, served)
+    screenshot(page, "ui-answer.png")
+
+
+def test_html_payloads_are_inert(page: Page, served: Served) -> None:
+    assert served.director is not None
+    question = ask(page, f"When was the working group set up? {PAYLOAD}")
+    wait_final(question)
+    user = page.locator("#ka-chat [data-testid='user']").first
+    expect(user).to_contain_text(re.compile(r"<script>window\.(__)?pwned=1</script>"))  # shown as text
+
+    served.director.queued.append(lambda prompt: answer_from(prompt, f" Note: {PAYLOAD} ![t](http://192.0.2.1/t.png)"))
+    served.llm.delay_s = 0.3
+    message = ask(page, WORKING_GROUP)
+    # the draft shows the payload as text (checked on every frame: the draft lasts about a second)
+    page.wait_for_function(
+        """() => [...document.querySelectorAll("#ka-chat [data-testid='bot']")].some(
+               m => m.querySelector(".ka-drafting") && m.textContent.includes('<img src=x onerror='))""",
+        polling="raf",
+        timeout=WAIT_MS,
+    )
+    wait_final(message)
+    expect(message.locator(".ka-sources mark")).to_contain_text("November 2018")
+    page.locator("#ka-details").get_by_text("Retrieved passages and the question used").click()
+
+    assert page.evaluate("typeof window.__pwned") == "undefined"
+    assert page.evaluate("[...document.scripts].filter(s => s.textContent.includes('__pwned')).length") == 0
+    assert page.locator("#ka-chat img, #ka-details img").count() == 0
+    assert page.locator("[onerror]").count() == 0
+    assert_only_local_requests(page, served)
+    screenshot(page, "ui-payload.png")
+
+
+def test_refusal_is_shown_differently(page: Page) -> None:
+    message = ask(page, "What is the population of Pyongyang?")
+    wait_final(message)
+    refusal = message.locator(".ka-refusal")
+    expect(refusal).to_be_visible()
+    expect(refusal.locator(".ka-label")).to_have_text("Not answered from the articles")
+    border = refusal.evaluate("e => getComputedStyle(e).borderLeftColor")
+    assert border == "rgb(217, 119, 6)"
+    screenshot(page, "ui-refusal.png")
+
+
+def test_stop_ends_the_answer_and_the_next_question_works(page: Page, served: Served) -> None:
+    served.llm.delay_s = 0.5
+    message = ask(page, WORKING_GROUP)
+    expect(message).to_contain_text("The working group")  # streaming has begun
+    page.locator("#ka-stop").click()
+    expect(message).to_contain_text("Stopped")
+    expect(message.locator(".ka-drafting")).to_have_count(0)
+    expect(page.locator("#ka-send")).to_be_visible()
+
+    served.llm.delay_s = 0.0
+    message = ask(page, WORKING_GROUP)
+    wait_final(message)
+    expect(message.locator(".ka-sources mark")).to_contain_text("November 2018")
+
+
+def test_example_question_and_new_chat(page: Page) -> None:
+    page.locator("#ka-chat").get_by_text("Where did Pompeo and Kang Kyung-wha meet in February 2019?").click()
+    expect(bot_messages(page)).to_have_count(1)
+    message = bot_messages(page).first
+    wait_final(message)
+    expect(message).to_contain_text("Warsaw")
+
+    page.locator("#ka-new").click()
+    expect(bot_messages(page)).to_have_count(0)
+
+
+def test_thumbs_and_comment_are_saved(page: Page, served: Served) -> None:
+    path = served.settings.feedback_path
+    before = path.read_text().splitlines() if path.exists() else []
+    message = ask(page, WORKING_GROUP)
+    wait_final(message)
+
+    page.locator("#ka-chat button[aria-label='Like']").last.click()
+    expect(page.locator("#ka-feedback-status")).to_contain_text("is saved")
+    page.locator("#ka-comment textarea").fill("Clear and well sourced.")
+    page.get_by_role("button", name="Send comment").click()
+    expect(page.locator("#ka-feedback-status")).to_contain_text("comment saved")
+
+    records = [json.loads(line) for line in path.read_text().splitlines()[len(before) :]]
+    assert [r["rating"] for r in records] == ["up", "up"]
+    assert [r["comment"] for r in records] == ["", "Clear and well sourced."]
+    for r in records:
+        assert r["question"] == WORKING_GROUP
+        assert "November 2018" in r["answer"]
+        assert r["citations"][0]["outlet"] == "Yonhap"
+        assert r["timestamp"].endswith("+00:00")
+    assert records[0]["id"] == records[1]["id"]
