@@ -16,5 +16,5 @@ def test_dbg(page, served):
     for i in range(12):
         time.sleep(1)
         q = served.app._queue
-        print(round(time.time()-t0,1), bot_messages(page).count(), len(served.director.prompts), [len(v) for v in q.event_queue_per_concurrency_id.values()] if hasattr(q, "event_queue_per_concurrency_id") else None, page.locator("#ka-chat .status-tracker, #ka-chat [data-testid=status-tracker]").first.inner_text()[:80])
+        print(round(time.time()-t0,1), bot_messages(page).count(), len(served.director.prompts), [(k, len(v.queue), v.current_concurrency) for k, v in q.event_queue_per_concurrency_id.items()] if hasattr(q, "event_queue_per_concurrency_id") else None, page.locator("#ka-chat .status-tracker, #ka-chat [data-testid=status-tracker]").first.inner_text()[:80])
     page.screenshot(path="/tmp/uiwork/dbg.png", full_page=True)
