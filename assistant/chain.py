@@ -16,7 +16,14 @@ from langchain_core.runnables import Runnable, RunnableGenerator, RunnableLambda
 from assistant.chunking import split_sentences
 from assistant.citations import CheckedSentence, CheckResult, Citation, CitationChecker, join_sentences
 from assistant.config import Settings
-from assistant.evidence import EvidenceSelector, is_steering, is_time_sensitive
+from assistant.evidence import (
+    Evidence,
+    EvidenceSelector,
+    is_steering,
+    is_time_sensitive,
+    merge_passages,
+    split_compound,
+)
 from assistant.lexical import Analyzer
 from assistant.llm import LLMUnavailableError, describe_llm_error
 from assistant.prompts import Prompts
@@ -175,14 +182,19 @@ class AnswerChain:
         chunks = self.retriever.search(standalone, self.settings.top_k, filters, vector)
         index = self.retriever.lexical_index()
         selector = EvidenceSelector(self.analyzer, index.idf)
-        evidence = selector.select(
-            standalone,
-            chunks,
-            self.settings.max_evidence_sentences,
-            self.settings.max_passage_tokens,
-            self.count_tokens,
-            lambda texts: self._similarities(vector, texts),
-        )
+        evidence = self._evidence(selector, standalone, chunks, vector, self.settings.max_evidence_sentences)
+        parts = split_compound(standalone)
+        if len(parts) > 1:
+            # "X in 2019, and Y in 2020?": each part gets its own retrieval, so both articles make it in
+            trace["parts"] = parts
+            share = max(2, self.settings.max_evidence_sentences // len(parts))
+            per_part = []
+            for part in parts:
+                part_vector = self.embeddings.embed_query(part)
+                part_chunks = self.retriever.search(part, self.settings.top_k, filters, part_vector)
+                chunks += [c for c in part_chunks if c.id not in {x.id for x in chunks}]
+                per_part.append(self._evidence(selector, part, part_chunks, part_vector, share).passages)
+            evidence = replace(evidence, passages=merge_passages(per_part))
         timings["retrieve_s"] = time.perf_counter() - t
         trace["retrieved"] = [{"id": c.id, "source": c.source, "score": round(c.score, 5)} for c in chunks]
         similarity = max((c.similarity for c in chunks), default=0.0)
@@ -272,6 +284,23 @@ class AnswerChain:
         if not text or len(text) > 3 * len(fallback) + 40 or (q_terms and not q_terms & self.analyzer.term_set(text)):
             return fallback
         return text
+
+    def _evidence(
+        self,
+        selector: EvidenceSelector,
+        query: str,
+        chunks: list[Passage],
+        vector: Sequence[float],
+        max_sentences: int,
+    ) -> Evidence:
+        return selector.select(
+            query,
+            chunks,
+            max_sentences,
+            self.settings.max_passage_tokens,
+            self.count_tokens,
+            lambda texts: self._similarities(vector, texts),
+        )
 
     def _extract(
         self,

@@ -220,12 +220,17 @@ def eval_command(
     click.echo("Gate passed.", err=True)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 @main.command()
 @click.option("--host", help="Address to bind (default: the `host` setting, 127.0.0.1).")
 @click.option("--port", type=click.IntRange(1, 65535), help="Port (default: the `port` setting, 7860).")
 def serve(host: str | None, port: int | None) -> None:
     """Open the chat UI in the browser at http://HOST:PORT (Ctrl-C stops it)."""
     import logging
+    import signal
 
     from pydantic import ValidationError
 
@@ -236,8 +241,9 @@ def serve(host: str | None, port: int | None) -> None:
         _fail(f"{exc}\nCheck the ASSISTANT_* environment variables and assistant.toml.")
         return
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("httpx", "bm25s", "chromadb", "sentence_transformers"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(logging.INFO)  # libraries that set their own loggers to DEBUG stay quiet
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     assistant = _open(settings)
     try:
         click.echo("Loading the model, the embeddings and the index...")
@@ -255,13 +261,13 @@ def serve(host: str | None, port: int | None) -> None:
         try:
             url = launch(app, settings)
         except OSError as exc:
-            _fail(
-                f"Cannot serve on {settings.host}:{settings.port} ({exc}). Is another server using the port? "
-                "Stop it or pass --port."
-            )
+            why = "the port is in use" if "empty port" in str(exc) else str(exc)
+            _fail(f"Cannot serve on {settings.host}:{settings.port}: {why}. Stop the other server or pass --port.")
             return
         click.echo(f"The chat UI is at {url}  (Ctrl-C stops it)")
+        signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops it as cleanly as Ctrl-C
         app.block_thread()
+        app.close()
     finally:
         assistant.close()
 

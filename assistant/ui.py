@@ -57,8 +57,9 @@ CSS = """
 .ka-source-head { font-size: 0.9em; }
 .ka-n { font-weight: 700; color: var(--color-accent); }
 .ka-title { font-style: italic; }
-#ka-chat .ka-context { margin: 0.25rem 0 0 0; padding: 0.35rem 0.6rem; border-left: 3px solid var(--color-accent);
-  background: var(--background-fill-secondary); font-size: 0.88em; line-height: 1.45; }
+#ka-chat .ka-context { margin: 0.25rem 0 0 0 !important; padding: 0.35rem 0.6rem;
+  border-left: 3px solid var(--color-accent); background: var(--background-fill-secondary);
+  font-size: 0.88em; line-height: 1.45; }
 .ka-context mark, .ka-passage mark { background: #fde68a; color: #1f2937; padding: 0 0.1em; border-radius: 2px; }
 .ka-refusal { border-left: 4px solid #d97706; background: rgba(217, 119, 6, 0.08); padding: 0.5rem 0.75rem;
   border-radius: 4px; }
@@ -74,6 +75,7 @@ CSS = """
 .ka-passage { white-space: pre-wrap; margin: 0.2rem 0 0.6rem 0; padding: 0.35rem 0.6rem;
   background: var(--background-fill-secondary); border-radius: 4px; }
 .ka-muted { color: var(--body-text-color-subdued); }
+#ka-chat .progress-text { font-size: 0.9rem; font-weight: 600; color: var(--color-accent); }
 """
 
 
@@ -303,17 +305,31 @@ def _rating(liked: Any) -> str:
     return str(liked) if liked else "withdrawn"
 
 
-def _message_text(message: Any) -> str:
-    """The text of a chat message in any of Gradio's shapes."""
-    content = message.get("content") if isinstance(message, dict) else getattr(message, "content", "")
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(str(c.get("text", "")) for c in content if isinstance(c, dict))
-    return ""
-
-
 # --- the app ------------------------------------------------------------------------------------
+
+STOPPED = "The answer was stopped before it was checked against the articles, so it is not shown."
+
+
+def describe_failure(exc: Exception, question: str) -> tuple[str, str]:
+    """(label, sentence) for the chat; the traceback goes to the server log."""
+    if isinstance(exc, LLMUnavailableError):
+        logger.exception("The language model failed on %r", question)
+        return "The language model is not available", str(exc)
+    if isinstance(exc, StoreError):
+        logger.exception("The article index failed on %r", question)
+        return "The article index is not available", str(exc)
+    logger.exception("Answering %r failed", question)
+    return (
+        "Something went wrong",
+        f"The question could not be answered ({type(exc).__name__}). The details are in the server log; "
+        "please try again or rephrase the question.",
+    )
+
+
+def _buttons(busy: bool) -> tuple[Any, Any]:
+    """Updates of (Send, Stop): Stop shows while an answer is being written."""
+    return gr.update(visible=not busy), gr.update(visible=busy, value="Stop", interactive=True)
+
 
 Turn = dict[str, Any]  # what feedback needs to know about one assistant message
 
@@ -332,14 +348,16 @@ def build_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
         outlets: list[str] | None,
         since: str | None,
         until: str | None,
+        control: dict[str, bool],
     ) -> Iterator[tuple[Any, ...]]:
         """Stream one answer into the chat, then replace it with the verified answer and its sources."""
         chat, history, turns = list(chat or []), list(history or []), dict(turns or {})
         question = (message or "").strip()
+        control["stop"] = False
 
         def out(box: Any, details: str | None = None, busy: bool = False) -> tuple[Any, ...]:
             shown = gr.skip() if details is None else details
-            return box, chat, history, turns, shown, gr.update(visible=not busy), gr.update(visible=busy)
+            return box, chat, history, turns, shown, *_buttons(busy)
 
         if not question:
             yield out(message)
@@ -347,16 +365,8 @@ def build_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
         if len(question) > limit:
             shown = question if len(question) <= 300 else question[:300] + "…"
             chat.append({"role": "user", "content": safe_markdown(shown)})
-            chat.append(
-                {
-                    "role": "assistant",
-                    "content": notice(
-                        "Question not sent",
-                        f"Your question is {len(question):,} characters long; the limit is {limit:,}. "
-                        "Please shorten it and ask again.",
-                    ),
-                }
-            )
+            too_long = f"Your question is {len(question):,} characters long; the limit is {limit:,}."
+            chat.append({"role": "assistant", "content": notice("Question not sent", too_long + " Please shorten it.")})
             yield out(message)  # the text stays in the box, to be shortened
             return
         chat.append({"role": "user", "content": safe_markdown(question)})
@@ -372,34 +382,34 @@ def build_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
         yield out("", busy=True)
         streamed = ""
         final: Answer | None = None
-        failure: str | None = None
+        parts = assistant.stream(question, history, filters)
         try:
-            for part in assistant.stream(question, history, filters):
+            for part in parts:
+                if control.get("stop"):
+                    break
                 if isinstance(part, Answer):
                     final = part
                 elif part:
                     streamed += part
                     chat[index] = {"role": "assistant", "content": format_draft(streamed)}
                     yield out("", busy=True)
-        except LLMUnavailableError as exc:
-            logger.exception("The language model failed on %r", question)
-            failure = error_block("The language model is not available", str(exc))
-        except StoreError as exc:
-            logger.exception("The store failed on %r", question)
-            failure = error_block("The article index is not available", str(exc))
         except Exception as exc:
-            logger.exception("Answering %r failed", question)
-            failure = error_block(
-                "Something went wrong",
-                f"The question could not be answered ({type(exc).__name__}). The details are in the server "
-                "log; please try again or rephrase the question.",
-            )
-        if final is None and failure is None:
-            logger.error("The chain ended without a final answer for %r", question)
-            failure = error_block("Something went wrong", "No answer came back. Please try again.")
-        if failure is not None or final is None:
-            chat[index] = {"role": "assistant", "content": failure}
-            turns[index] = {"question": question, "answer": "", "error": failure, "citations": []}
+            label, text = describe_failure(exc, question)
+            chat[index] = {"role": "assistant", "content": error_block(label, text)}
+            turns[index] = {"question": question, "answer": "", "error": f"{label}: {text}", "citations": []}
+            yield out("", format_details(None))
+            return
+        finally:
+            close = getattr(parts, "close", None)
+            if callable(close):
+                close()  # on Stop: ends the chain's generation at once
+        if final is None:
+            stopped = control.get("stop")
+            text = STOPPED if stopped else "No answer came back. Please try again."
+            chat[index] = {
+                "role": "assistant",
+                "content": notice("Stopped", text) if stopped else error_block("Something went wrong", text),
+            }
             yield out("", format_details(None))
             return
         chat[index] = {"role": "assistant", "content": format_answer(final)}
@@ -414,20 +424,14 @@ def build_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
         }
         yield out("", format_details(final, filters))
 
-    def stopped(chat: list[Any] | None) -> tuple[Any, ...]:
-        """After Stop: an unfinished (unchecked) draft is replaced by a notice."""
-        chat = list(chat or [])
-        if chat and DRAFT_CLASS in _message_text(chat[-1]):
-            chat[-1] = {
-                "role": "assistant",
-                "content": notice(
-                    "Stopped", "The answer was stopped before it was checked against the articles, so it is not shown."
-                ),
-            }
-        return chat, gr.update(visible=True), gr.update(visible=False)
+    def request_stop(control: dict[str, bool]) -> Any:
+        """Stop: the running answer ends at its next streamed piece (it is never shown unchecked)."""
+        control["stop"] = True
+        return gr.update(value="Stopping…", interactive=False)
 
-    def new_chat() -> tuple[Any, ...]:
-        return [], [], {}, format_details(None), "", gr.update(visible=True), gr.update(visible=False), ""
+    def new_chat(control: dict[str, bool]) -> tuple[Any, ...]:
+        control["stop"] = True
+        return [], [], {}, format_details(None), "", *_buttons(False), ""
 
     def rate(data: gr.LikeData, turns: dict[int, Turn] | None, comment: str | None) -> tuple[Any, ...]:
         index = data.index[0] if isinstance(data.index, (list, tuple)) else data.index
@@ -461,6 +465,7 @@ def build_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
     with gr.Blocks(title=TITLE, analytics_enabled=False) as app:
         history = gr.State([])
         turns = gr.State({})
+        control = gr.State({"stop": False})  # per session; Stop sets it, the running answer reads it
         last_feedback = gr.State(None)
         gr.Markdown(
             f"# {TITLE}\nAnswers about U.S.–South Korea coordination on North Korea from "
@@ -472,6 +477,7 @@ def build_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
             with gr.Column(scale=3):
                 chatbot = gr.Chatbot(
                     label="Conversation",
+                    show_label=False,
                     elem_id="ka-chat",
                     height=560,
                     sanitize_html=True,
@@ -518,7 +524,7 @@ def build_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
                 send_comment_btn = gr.Button("Send comment", size="sm")
                 feedback_status = gr.Markdown("", elem_id="ka-feedback-status")
 
-        answer_inputs = [box, chatbot, history, turns, outlets, since, until]
+        answer_inputs = [box, chatbot, history, turns, outlets, since, until, control]
         answer_outputs = [box, chatbot, history, turns, details, send, stop]
         asked = gr.on(
             [box.submit, send.click],
@@ -543,10 +549,12 @@ def build_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
             show_progress_on=[chatbot],
             api_visibility="undocumented",
         )
-        stop.click(stopped, [chatbot], [chatbot, send, stop], cancels=[asked, example], queue=False, api_name="stop")
+        stop.click(request_stop, [control], [stop], queue=False, api_name="stop")
         reset_outputs = [chatbot, history, turns, details, box, send, stop, feedback_status]
-        new.click(new_chat, None, reset_outputs, cancels=[asked, example], queue=False, api_name="new_chat")
-        chatbot.clear(new_chat, None, reset_outputs, cancels=[asked, example], queue=False, api_visibility="private")
+        new.click(new_chat, [control], reset_outputs, cancels=[asked, example], queue=False, api_name="new_chat")
+        chatbot.clear(
+            new_chat, [control], reset_outputs, cancels=[asked, example], queue=False, api_visibility="private"
+        )
         chatbot.like(rate, [turns, comment], [comment, feedback_status, last_feedback], queue=False)
         send_comment_btn.click(
             send_comment, [comment, last_feedback], [comment, feedback_status, last_feedback], queue=False
