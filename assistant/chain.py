@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -10,7 +11,7 @@ from typing import Any
 
 import numpy as np
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import Runnable, RunnableGenerator, RunnableLambda
 
 from assistant.chunking import split_sentences
@@ -21,7 +22,6 @@ from assistant.evidence import (
     EvidenceSelector,
     is_steering,
     is_time_sensitive,
-    merge_passages,
     split_compound,
 )
 from assistant.lexical import Analyzer
@@ -139,7 +139,11 @@ class AnswerChain:
     # --- one question --------------------------------------------------------------------------
 
     def run(
-        self, question: str, history: Sequence[Message] | None = None, filters: Filters | None = None
+        self,
+        question: str,
+        history: Sequence[Message] | None = None,
+        filters: Filters | None = None,
+        decompose: bool = True,
     ) -> Iterator[Answer]:
         """Yield partial answers (text deltas) as the model writes, then the verified final Answer."""
         started = time.perf_counter()
@@ -177,24 +181,17 @@ class AnswerChain:
                 yield self._refusal(question, self.prompts.render("rejected"), "steering attempt", started)
                 return
 
+        parts = split_compound(standalone) if decompose else [standalone]
+        if len(parts) > 1:
+            yield from self._run_parts(question, parts, filters, started, trace)
+            return
+
         t = time.perf_counter()
         vector = self.embeddings.embed_query(standalone)
         chunks = self.retriever.search(standalone, self.settings.top_k, filters, vector)
         index = self.retriever.lexical_index()
         selector = EvidenceSelector(self.analyzer, index.idf)
         evidence = self._evidence(selector, standalone, chunks, vector, self.settings.max_evidence_sentences)
-        parts = split_compound(standalone)
-        if len(parts) > 1:
-            # "X in 2019, and Y in 2020?": each part gets its own retrieval, so both articles make it in
-            trace["parts"] = parts
-            share = max(2, self.settings.max_evidence_sentences // len(parts))
-            per_part = []
-            for part in parts:
-                part_vector = self.embeddings.embed_query(part)
-                part_chunks = self.retriever.search(part, self.settings.top_k, filters, part_vector)
-                chunks += [c for c in part_chunks if c.id not in {x.id for x in chunks}]
-                per_part.append(self._evidence(selector, part, part_chunks, part_vector, share).passages)
-            evidence = replace(evidence, passages=merge_passages(per_part))
         timings["retrieve_s"] = time.perf_counter() - t
         trace["retrieved"] = [{"id": c.id, "source": c.source, "score": round(c.score, 5)} for c in chunks]
         similarity = max((c.similarity for c in chunks), default=0.0)
@@ -284,6 +281,51 @@ class AnswerChain:
         if not text or len(text) > 3 * len(fallback) + 40 or (q_terms and not q_terms & self.analyzer.term_set(text)):
             return fallback
         return text
+
+    def _run_parts(
+        self, question: str, parts: list[str], filters: Filters | None, started: float, trace: dict[str, Any]
+    ) -> Iterator[Answer]:
+        """Answer 'X in 2019, and Y in 2020?' part by part (later parts made standalone), then join them."""
+        answers: list[Answer] = []
+        for i, part in enumerate(parts):
+            standalone = part if i == 0 else self.rewrite(part, [{"role": "user", "content": parts[0]}])
+            if i:
+                yield Answer(question, " ", final=False)
+            for piece in self.run(standalone, None, filters, decompose=False):
+                if piece.final:
+                    answers.append(piece)
+                else:
+                    yield replace(piece, question=question)
+        answered = [a for a in answers if not a.refused]
+        trace["parts"] = [{"question": a.standalone_question, "refused": a.refused, "trace": a.trace} for a in answers]
+        timings = {"total_s": time.perf_counter() - started}
+        firsts = [a.timings["first_token_s"] for a in answers if "first_token_s" in a.timings]
+        if firsts:
+            timings["first_token_s"] = firsts[0]
+        if not answered:
+            passages = [p for a in answers for p in a.passages]
+            trace["refusal_reason"] = "no part of the question is answered by the articles"
+            yield self._refuse_with_related(question, question, passages, started, timings, trace)
+            return
+        texts: list[str] = []
+        citations: list[Citation] = []
+        for a in answers:
+            if a.refused:
+                texts.append(f"The articles I have do not answer “{a.standalone_question}”")
+                continue
+            offset = len(citations)
+            citations += [replace(c, n=c.n + offset) for c in a.citations]
+            texts.append(_shift_markers(a.text, offset))
+        yield Answer(
+            question,
+            " ".join(texts),
+            refused=False,
+            citations=citations,
+            passages=[p for a in answers for p in a.passages],
+            standalone_question=" / ".join(a.standalone_question for a in answers),
+            timings=timings,
+            trace=trace,
+        )
 
     def _evidence(
         self,
@@ -449,14 +491,11 @@ class AnswerChain:
         )
 
 
+def _shift_markers(text: str, offset: int) -> str:
+    """'[1]' -> '[3]' for offset 2."""
+    return re.sub(r"\[(\d+)\]", lambda m: f"[{int(m.group(1)) + offset}]", text)
+
+
 def _short(text: str, limit: int) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def history_messages(history: Sequence[Message]) -> list[BaseMessage]:
-    """OpenAI-style history as LangChain messages."""
-    out: list[BaseMessage] = []
-    for m in history:
-        out.append(HumanMessage(m["content"]) if m.get("role") == "user" else AIMessage(m.get("content", "")))
-    return out

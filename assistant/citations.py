@@ -71,6 +71,8 @@ def join_sentences(sentences: Sequence[CheckedSentence]) -> str:
         m = re.search(r"[.!?]+[\"'”’)]*$", body)
         if not marks:
             out.append(body)
+        elif re.search(r"(?:\b[A-Za-z]\.){2,}$", body):  # ends with "D.C.": keep its dot
+            out.append(f"{body} {marks}")
         elif m:
             out.append(f"{body[: m.start()]} {marks}{body[m.start() :]}")
         else:

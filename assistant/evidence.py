@@ -130,71 +130,11 @@ def _runs(chunk: Passage, spans: Sequence[Span], indices: list[int]) -> list[Pas
 
 
 _COMPOUND = re.compile(r",?\s+and\s+(?=(?:what|who|whom|whose|where|when|which|why|how)\b)", re.IGNORECASE)
-_NOT_NAMES = frozenset(
-    [
-        "what",
-        "who",
-        "whom",
-        "whose",
-        "where",
-        "when",
-        "which",
-        "why",
-        "how",
-        "is",
-        "was",
-        "are",
-        "were",
-        "did",
-        "does",
-        "do",
-        "in",
-        "on",
-        "at",
-        "the",
-        "a",
-        "an",
-        "and",
-        "of",
-        "january",
-        "february",
-        "march",
-        "april",
-        "may",
-        "june",
-        "july",
-        "august",
-        "september",
-        "october",
-        "november",
-        "december",
-    ]
-)
-_NAME = re.compile(r"\b[A-Z][\w.'’-]*(?:\s+[A-Z][\w.'’-]*)*")
 
 
 def split_compound(question: str) -> list[str]:
-    """'What was X in 2019, and what was he by 2020?' -> two questions; the later ones keep the first's names."""
+    """'What was X in 2019, and what was he by 2020?' -> ['What was X in 2019?', 'what was he by 2020?']."""
     parts = [p.strip(" ,") for p in _COMPOUND.split(question) if p.strip(" ,")]
     if len(parts) < 2:
         return [question]
-    names = " ".join(
-        w
-        for m in _NAME.finditer(parts[0])
-        for w in [" ".join(x for x in m.group().split() if x.strip("'’s").lower() not in _NOT_NAMES)]
-        if w
-    )
-    return [parts[0].rstrip("?") + "?"] + [f"{p.rstrip('?')} ({names})?" if names else p for p in parts[1:]]
-
-
-def merge_passages(groups: Sequence[Sequence[Passage]]) -> list[Passage]:
-    """Interleave the passages of several queries, dropping repeats and spans inside another one."""
-    out: list[Passage] = []
-    for rank in range(max((len(g) for g in groups), default=0)):
-        for group in groups:
-            if rank < len(group):
-                p = group[rank]
-                if not any(o.source == p.source and o.start <= p.start and p.end <= o.end for o in out):
-                    out = [o for o in out if not (o.source == p.source and p.start <= o.start and o.end <= p.end)]
-                    out.append(p)
-    return out
+    return [p.rstrip("?") + "?" for p in parts]

@@ -353,7 +353,7 @@ def build_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
         """Stream one answer into the chat, then replace it with the verified answer and its sources."""
         chat, history, turns = list(chat or []), list(history or []), dict(turns or {})
         question = (message or "").strip()
-        control["stop"] = False
+        control.update(stop=False, discard=False)
 
         def out(box: Any, details: str | None = None, busy: bool = False) -> tuple[Any, ...]:
             shown = gr.skip() if details is None else details
@@ -403,6 +403,8 @@ def build_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
             close = getattr(parts, "close", None)
             if callable(close):
                 close()  # on Stop: ends the chain's generation at once
+        if final is None and control.get("discard"):
+            return  # New chat: nothing of this answer is shown
         if final is None:
             stopped = control.get("stop")
             text = STOPPED if stopped else "No answer came back. Please try again."
@@ -430,7 +432,7 @@ def build_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
         return gr.update(value="Stopping…", interactive=False)
 
     def new_chat(control: dict[str, bool]) -> tuple[Any, ...]:
-        control["stop"] = True
+        control.update(stop=True, discard=True)  # a running answer ends without a word
         return [], [], {}, format_details(None), "", *_buttons(False), ""
 
     def rate(data: gr.LikeData, turns: dict[int, Turn] | None, comment: str | None) -> tuple[Any, ...]:
@@ -447,6 +449,8 @@ def build_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
         }
         feedback.append(record)
         logger.info("Feedback %s on %r", record["rating"], turn["question"])
+        if record["rating"] == "withdrawn":
+            return comment, "Rating withdrawn (saved as such).", None
         thanks = f"Thanks: your rating ({record['rating']}) is saved."
         if not record["comment"]:
             thanks += " Add a comment above and press **Send comment** if you like."
@@ -465,7 +469,7 @@ def build_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
     with gr.Blocks(title=TITLE, analytics_enabled=False) as app:
         history = gr.State([])
         turns = gr.State({})
-        control = gr.State({"stop": False})  # per session; Stop sets it, the running answer reads it
+        control = gr.State({"stop": False, "discard": False})  # per session: Stop / New chat set it
         last_feedback = gr.State(None)
         gr.Markdown(
             f"# {TITLE}\nAnswers about U.S.–South Korea coordination on North Korea from "

@@ -235,3 +235,24 @@ def test_an_unreachable_backend_is_a_clear_error(index_dir: Path) -> None:
     )
     with Assistant.from_settings(settings) as a, pytest.raises(LLMUnavailableError, match=r"127\.0\.0\.1:9"):
         a.ask(WG)
+
+
+def test_compound_question_is_answered_part_by_part(make) -> None:
+    def script(m: list[BaseMessage]) -> str:
+        prompt = str(m[-1].content)
+        if "Follow-up question" in prompt:
+            return "Where did the working group hold its first meeting?"
+        if "first meeting" in prompt.split("Question:")[-1]:
+            return f"It first met in Washington, D.C. [{passage_number(m, 'first meeting earlier this week')}]."
+        return f"It was set up in November 2018 [{passage_number(m, 'set up in November')}]."
+
+    a, llm = make(script)
+    ans = a.ask("When was the working group set up, and where did it hold its first meeting?")
+    assert not ans.refused
+    assert "November 2018 [1]" in ans.text and "Washington, D.C. [2]" in ans.text
+    assert [c.n for c in ans.citations] == [1, 2]
+    assert [p["question"] for p in ans.trace["parts"]] == [
+        "When was the working group set up?",
+        "Where did the working group hold its first meeting?",
+    ]
+    assert len(llm.history) == 3  # answer, rewrite of the second part, answer
