@@ -20,8 +20,10 @@ from assistant.config import Settings
 from assistant.evidence import (
     Evidence,
     EvidenceSelector,
+    is_follow_up,
     is_steering,
     is_time_sensitive,
+    named,
     split_compound,
 )
 from assistant.lexical import Analyzer
@@ -172,7 +174,7 @@ class AnswerChain:
             return
 
         standalone = question
-        if history:
+        if history and is_follow_up(question):
             t = time.perf_counter()
             standalone = self.rewrite(question, history)
             timings["rewrite_s"] = time.perf_counter() - t
@@ -279,6 +281,8 @@ class AnswerChain:
         text = str(reply.content).strip().strip('"').strip()
         q_terms = self.analyzer.term_set(question)
         if not text or len(text) > 3 * len(fallback) + 40 or (q_terms and not q_terms & self.analyzer.term_set(text)):
+            return fallback
+        if named(question) - named(text):  # the rewrite lost a name the user gave
             return fallback
         return text
 

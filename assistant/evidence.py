@@ -29,6 +29,47 @@ def is_steering(question: str) -> bool:
     return bool(_STEERING.search(question))
 
 
+_FOLLOW_UP = re.compile(
+    r"\b(he|she|it|they|them|his|her|hers|its|their|theirs|him|that|this|those|these|there|then|the same)\b"
+    r"|^\s*(and|but|so|also|what about|how about|why|when|where)\b[^?]{0,25}\??\s*$|^\s*(and|but|also)\b",
+    re.IGNORECASE,
+)
+_CAPITALISED = re.compile(r"\b[A-Z][a-z][\w'’-]*")
+_SENTENCE_WORDS = frozenset(
+    [
+        "What",
+        "Who",
+        "Whom",
+        "Whose",
+        "Where",
+        "When",
+        "Which",
+        "Why",
+        "How",
+        "And",
+        "But",
+        "Also",
+        "So",
+        "Did",
+        "Does",
+        "Do",
+        "Is",
+        "Are",
+        "Was",
+    ]
+)
+
+
+def is_follow_up(question: str) -> bool:
+    """True when a question leans on the conversation ('And who is his counterpart?', 'Where was that?')."""
+    return bool(_FOLLOW_UP.search(question))
+
+
+def named(text: str) -> set[str]:
+    """Capitalised words that name something (question words left out)."""
+    return {w.rstrip("'’s") for w in _CAPITALISED.findall(text) if w not in _SENTENCE_WORDS}
+
+
 def is_time_sensitive(question: str) -> bool:
     """True when the answer may depend on when (titles, offices, plans, 'current')."""
     return bool(_TIME_SENSITIVE.search(question))

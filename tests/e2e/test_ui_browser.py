@@ -123,9 +123,11 @@ def test_html_payloads_are_inert(page: Page, served: Served) -> None:
     wait_final(question)
     user = page.locator("#ka-chat [data-testid='user']").first
     expect(user).to_contain_text(re.compile(r"<script>window\.(__)?pwned=1</script>"))  # shown as text
+    page.locator("#ka-chat [role='log']").evaluate("e => { e.scrollTop = 0; }")
+    screenshot(page, "ui-payload-question.png")
 
     served.director.queued.append(lambda prompt: answer_from(prompt, f" Note: {PAYLOAD} ![t](http://192.0.2.1/t.png)"))
-    served.llm.delay_s = 0.3
+    served.llm.delay_s = 0.4
     message = ask(page, WORKING_GROUP)
     # the draft shows the payload as text (checked on every frame: the draft lasts about a second)
     page.wait_for_function(
@@ -134,6 +136,7 @@ def test_html_payloads_are_inert(page: Page, served: Served) -> None:
         polling="raf",
         timeout=WAIT_MS,
     )
+    screenshot(page, "ui-payload-draft.png")
     wait_final(message)
     expect(message.locator(".ka-sources mark")).to_contain_text("November 2018")
     page.locator("#ka-details").get_by_text("Retrieved passages and the question used").click()
@@ -163,8 +166,10 @@ def test_stop_ends_the_answer_and_the_next_question_works(page: Page, served: Se
     expect(message).to_contain_text("The working group")  # streaming has begun
     page.locator("#ka-stop").click()
     expect(message).to_contain_text("Stopped")
+    expect(message).not_to_contain_text("November")
     expect(message.locator(".ka-drafting")).to_have_count(0)
     expect(page.locator("#ka-send")).to_be_visible()
+    expect(page.locator("#ka-stop")).to_be_hidden()
 
     served.llm.delay_s = 0.0
     message = ask(page, WORKING_GROUP)
@@ -204,3 +209,39 @@ def test_thumbs_and_comment_are_saved(page: Page, served: Served) -> None:
         assert r["citations"][0]["outlet"] == "Yonhap"
         assert r["timestamp"].endswith("+00:00")
     assert records[0]["id"] == records[1]["id"]
+
+
+def test_a_second_user_sees_the_queue_position(browser: Browser, page: Page, served: Served) -> None:
+    served.llm.delay_s = 0.4
+    first = ask(page, WORKING_GROUP)
+    expect(first).to_contain_text("The working group")  # the one generation slot is busy
+
+    other = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        second = other.new_page()
+        second.goto(served.url, timeout=WAIT_MS)
+        second.locator("#ka-question textarea").fill("Who is Lee Do-hoon's U.S. counterpart?")
+        second.locator("#ka-question textarea").press("Enter")
+        expect(second.locator("#ka-chat [data-testid='status-tracker']").first).to_contain_text("queue: 1/1")
+        served.llm.delay_s = 0.0
+        expect(second.locator("#ka-chat [data-testid='bot']")).to_contain_text("Stephen Biegun")
+    finally:
+        other.close()
+    wait_final(first)
+
+
+def test_new_chat_during_an_answer_clears_it(page: Page, served: Served) -> None:
+    served.llm.delay_s = 0.4
+    message = ask(page, WORKING_GROUP)
+    expect(message).to_contain_text("The working group")
+    page.locator("#ka-new").click()
+    expect(bot_messages(page)).to_have_count(0)
+    page.wait_for_timeout(1500)  # the stopped answer must not come back
+    expect(bot_messages(page)).to_have_count(0)
+    expect(page.locator("#ka-send")).to_be_visible()
+
+    served.llm.delay_s = 0.0
+    message = ask(page, "Who is Lee Do-hoon's U.S. counterpart?")
+    wait_final(message)
+    expect(message).to_contain_text("Stephen Biegun")
+    assert served.director is not None and served.director.rewrites == [], "the cleared turn is not in the history"

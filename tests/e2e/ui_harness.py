@@ -148,9 +148,10 @@ def clean_settings(**values: Any) -> Settings:
 
 @contextmanager
 def serving(assistant: Assistant, settings: Settings, llm: Any, director: Director | None) -> Iterator[Served]:
-    """Build the app, serve it on settings.port, and always close the server and the assistant."""
+    """Index the seeds, build the app, serve it on settings.port; always close the server and the assistant."""
     app: gr.Blocks | None = None
     try:
+        assistant.ingest([SEEDS], progress=False)
         assistant.warm()
         app = build_app(assistant, settings)
         url = launch(app, settings)
@@ -179,6 +180,5 @@ def fake_server(tmp: Path, **settings: Any) -> Iterator[Served]:
     director = Director()
     llm = SlowScriptedChatModel(script=director)
     assistant = Assistant.from_settings(config, llm=llm)
-    assistant.ingest([SEEDS], progress=False)
     with serving(assistant, config, llm, director) as served:
         yield served

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.evidence import is_steering, is_time_sensitive, split_compound
+from assistant.evidence import is_follow_up, is_steering, is_time_sensitive, named, split_compound
 
 
 @pytest.mark.parametrize(
@@ -45,3 +45,22 @@ def test_compound_questions_split_and_keep_the_names() -> None:
         "what position did he hold by July 2020?",
     ]
     assert split_compound("Who met in Warsaw and Hanoi?") == ["Who met in Warsaw and Hanoi?"]
+
+
+@pytest.mark.parametrize(
+    ("question", "follow_up"),
+    [
+        ("And who is his U.S. counterpart?", True),
+        ("Where was it held?", True),
+        ("Who did he pitch it to?", True),
+        ("And in 2020?", True),
+        ("Where did Pompeo and Kang Kyung-wha meet in February 2019?", False),
+        ("When was the U.S.-South Korea working group set up?", False),
+    ],
+)
+def test_follow_up_detection(question: str, follow_up: bool) -> None:
+    assert is_follow_up(question) is follow_up
+
+
+def test_named_words() -> None:
+    assert named("Where did Pompeo and Kang Kyung-wha meet?") == {"Pompeo", "Kang", "Kyung-wha"}
