@@ -301,6 +301,9 @@ class AnswerChain:
                 else:
                     yield replace(piece, question=question)
         answered = [a for a in answers if not a.refused]
+        # the parts' retrievals, interleaved by rank, for the trace (and the eval's retrieval metrics)
+        ranked = [a.trace.get("retrieved", []) for a in answers]
+        trace["retrieved"] = [r[i] for i in range(max(map(len, ranked), default=0)) for r in ranked if i < len(r)]
         trace["parts"] = [{"question": a.standalone_question, "refused": a.refused, "trace": a.trace} for a in answers]
         timings = {"total_s": time.perf_counter() - started}
         firsts = [a.timings["first_token_s"] for a in answers if "first_token_s" in a.timings]
