@@ -53,6 +53,7 @@ _LOWER_LEADS = frozenset(
     ]
 )
 _SENTENCE_CACHE = 20_000  # sentence vectors kept per process
+_MIN_RELATED = 0.3  # least lexical evidence for passages to be offered as related facts in a refusal
 
 
 @dataclass
@@ -202,7 +203,9 @@ class AnswerChain:
         passages = evidence.passages
         if not passages or strength < self.settings.min_evidence:
             trace["refusal_reason"] = "evidence too weak for the question (LLM not called)"
-            yield self._refuse_with_related(question, standalone, passages, started, timings, trace)
+            # passages that share too few of the question's words are not "related facts", just noise
+            related = passages if evidence.strength >= _MIN_RELATED else []
+            yield self._refuse_with_related(question, standalone, related, started, timings, trace)
             return
 
         messages, passages = self._messages(standalone, passages)
