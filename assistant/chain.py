@@ -397,7 +397,7 @@ class AnswerChain:
             start=p.start + a,
             end=p.start + b,
             passage_id=p.id,
-            context=p.text,
+            context=p.context or p.text,
         )
         trace["extractive"] = "the model's answer failed the citation check; the best sentence is quoted instead"
         body = " ".join(citation.quote.split())
@@ -480,7 +480,7 @@ class AnswerChain:
                     start=p.start,
                     end=p.end,
                     passage_id=p.id,
-                    context=p.text,
+                    context=p.context or p.text,
                 )
                 for i, p in enumerate(related)
             ]

@@ -235,7 +235,7 @@ class CitationChecker:
                         start=key[1],
                         end=key[2],
                         passage_id=passage.id,
-                        context=passage.text,
+                        context=passage.context or passage.text,
                     )
                 )
             sentences.append(CheckedSentence(body, (keys[key],)))

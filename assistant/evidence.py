@@ -162,6 +162,7 @@ def _runs(chunk: Passage, spans: Sequence[Span], indices: list[int]) -> list[Pas
                     text=chunk.text[a:b],
                     start=chunk.start + a,
                     end=chunk.start + b,
+                    context=chunk.context or chunk.text,
                 )
             )
             run = []

@@ -76,6 +76,7 @@ class Passage:
     bm25_rank: int | None = None
     dense_rank: int | None = None
     similarity: float = 0.0
+    context: str = ""  # the whole chunk a trimmed passage was cut from (for showing a quote in its paragraph)
 
     @classmethod
     def from_record(cls, chunk_id: str, text: str, meta: dict[str, Any], **scores: Any) -> Passage:

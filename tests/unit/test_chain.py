@@ -63,6 +63,7 @@ def test_answer_carries_a_verbatim_quote(make) -> None:
     doc = load_document(SEEDS / cite.source)
     assert doc.text[cite.start : cite.end] == cite.quote
     assert "set up in November 2018" in cite.quote
+    assert cite.quote in cite.context and len(cite.context) > len(cite.quote)  # shown in its paragraph
     assert len(llm.history) == 1
 
 
