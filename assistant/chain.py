@@ -386,19 +386,7 @@ class AnswerChain:
         if best is None:
             return None
         _, i, a, b = best
-        p = passages[i]
-        citation = Citation(
-            n=1,
-            source=p.source,
-            title=p.title,
-            outlet=p.outlet,
-            published=p.published,
-            quote=p.text[a:b],
-            start=p.start + a,
-            end=p.start + b,
-            passage_id=p.id,
-            context=p.context or p.text,
-        )
+        citation = Citation.from_passage(1, passages[i], a, b)
         trace["extractive"] = "the model's answer failed the citation check; the best sentence is quoted instead"
         body = " ".join(citation.quote.split())
         return CheckResult([CheckedSentence(body, (1,))], [citation], [], [], False)
@@ -469,21 +457,7 @@ class AnswerChain:
         if not related:
             text, citations = self.prompts.render("refusal"), []
         else:
-            citations = [
-                Citation(
-                    n=i + 1,
-                    source=p.source,
-                    title=p.title,
-                    outlet=p.outlet,
-                    published=p.published,
-                    quote=p.text,
-                    start=p.start,
-                    end=p.end,
-                    passage_id=p.id,
-                    context=p.context or p.text,
-                )
-                for i, p in enumerate(related)
-            ]
+            citations = [Citation.from_passage(i + 1, p) for i, p in enumerate(related)]
             facts = "\n".join(
                 f"- {c.outlet} ({human_date(c.published)}): “{' '.join(c.quote.split())}” [{c.n}]" for c in citations
             )

@@ -35,6 +35,23 @@ class Citation:
     passage_id: str
     context: str  # the passage the quote was found in, for display
 
+    @classmethod
+    def from_passage(cls, n: int, passage: Passage, a: int = 0, b: int | None = None) -> Citation:
+        """Cite passage.text[a:b] (the whole passage by default); offsets become document offsets."""
+        b = len(passage.text) if b is None else b
+        return cls(
+            n=n,
+            source=passage.source,
+            title=passage.title,
+            outlet=passage.outlet,
+            published=passage.published,
+            quote=passage.text[a:b],
+            start=passage.start + a,
+            end=passage.start + b,
+            passage_id=passage.id,
+            context=passage.context or passage.text,
+        )
+
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
 
@@ -224,19 +241,6 @@ class CitationChecker:
             key = (passage.source, passage.start + a, passage.start + b)
             if key not in keys:
                 keys[key] = len(citations) + 1
-                citations.append(
-                    Citation(
-                        n=keys[key],
-                        source=passage.source,
-                        title=passage.title,
-                        outlet=passage.outlet,
-                        published=passage.published,
-                        quote=passage.text[a:b],
-                        start=key[1],
-                        end=key[2],
-                        passage_id=passage.id,
-                        context=passage.context or passage.text,
-                    )
-                )
+                citations.append(Citation.from_passage(keys[key], passage, a, b))
             sentences.append(CheckedSentence(body, (keys[key],)))
         return CheckResult(sentences, citations, dropped, repaired, refused and not sentences)
