@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -11,7 +10,7 @@ from typing import Any
 
 import numpy as np
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import Runnable, RunnableGenerator, RunnableLambda
 
 from assistant.chunking import split_sentences
@@ -23,6 +22,7 @@ from assistant.evidence import (
     is_follow_up,
     is_steering,
     is_time_sensitive,
+    merge_passages,
     named,
     split_compound,
 )
@@ -185,16 +185,16 @@ class AnswerChain:
                 return
 
         parts = split_compound(standalone) if decompose else [standalone]
-        if len(parts) > 1:
-            yield from self._run_parts(question, parts, filters, started, trace)
-            return
-
         t = time.perf_counter()
-        vector = self.embeddings.embed_query(standalone)
-        chunks = self.retriever.search(standalone, self.settings.top_k, filters, vector)
         index = self.retriever.lexical_index()
         selector = EvidenceSelector(self.analyzer, index.idf)
-        evidence = self._evidence(selector, standalone, chunks, vector, self.settings.max_evidence_sentences)
+        vector = self.embeddings.embed_query(standalone)
+        if len(parts) == 1:
+            chunks = self.retriever.search(standalone, self.settings.top_k, filters, vector)
+            evidence = self._evidence(selector, standalone, chunks, vector, self.settings.max_evidence_sentences)
+        else:
+            trace["parts"] = parts
+            chunks, evidence = self._compound_evidence(selector, standalone, parts, filters)
         timings["retrieve_s"] = time.perf_counter() - t
         trace["retrieved"] = [{"id": c.id, "source": c.source, "score": round(c.score, 5)} for c in chunks]
         similarity = max((c.similarity for c in chunks), default=0.0)
@@ -289,53 +289,36 @@ class AnswerChain:
             return fallback
         return text
 
-    def _run_parts(
-        self, question: str, parts: list[str], filters: Filters | None, started: float, trace: dict[str, Any]
-    ) -> Iterator[Answer]:
-        """Answer 'X in 2019, and Y in 2020?' part by part (later parts made standalone), then join them."""
-        answers: list[Answer] = []
+    def _compound_evidence(
+        self, selector: EvidenceSelector, question: str, parts: list[str], filters: Filters | None
+    ) -> tuple[list[Passage], Evidence]:
+        """Evidence for 'X in 2019, and Y in 2020?': each part retrieved on its own, the sentences merged.
+
+        A later part borrows the names of the whole question it lacks ('what was he ...' gets 'Biegun'),
+        so it can be retrieved without a model call; the model then answers the whole question at once.
+        """
+        per_part = max(2, -(-self.settings.max_evidence_sentences // len(parts)))
+        chunk_lists: list[list[Passage]] = []
+        groups: list[list[Passage]] = []
+        strengths: list[float] = []
         for i, part in enumerate(parts):
-            standalone = part if i == 0 else self.rewrite(part, [{"role": "user", "content": parts[0]}])
-            if i:
-                yield Answer(question, " ", final=False)
-            for piece in self.run(standalone, None, filters, decompose=False):
-                if piece.final:
-                    answers.append(piece)
-                else:
-                    yield replace(piece, question=question)
-        answered = [a for a in answers if not a.refused]
-        # the parts' retrievals, interleaved by rank, for the trace (and the eval's retrieval metrics)
-        ranked = [a.trace.get("retrieved", []) for a in answers]
-        trace["retrieved"] = [r[i] for i in range(max(map(len, ranked), default=0)) for r in ranked if i < len(r)]
-        trace["parts"] = [{"question": a.standalone_question, "refused": a.refused, "trace": a.trace} for a in answers]
-        timings = {"total_s": time.perf_counter() - started}
-        firsts = [a.timings["first_token_s"] for a in answers if "first_token_s" in a.timings]
-        if firsts:
-            timings["first_token_s"] = firsts[0]
-        if not answered:
-            passages = [p for a in answers for p in a.passages]
-            trace["refusal_reason"] = "no part of the question is answered by the articles"
-            yield self._refuse_with_related(question, question, passages, started, timings, trace)
-            return
-        texts: list[str] = []
-        citations: list[Citation] = []
-        for a in answers:
-            if a.refused:
-                texts.append(f"The articles I have do not answer “{a.standalone_question}”")
-                continue
-            offset = len(citations)
-            citations += [replace(c, n=c.n + offset) for c in a.citations]
-            texts.append(_shift_markers(a.text, offset))
-        yield Answer(
-            question,
-            " ".join(texts),
-            refused=False,
-            citations=citations,
-            passages=[p for a in answers for p in a.passages],
-            standalone_question=" / ".join(a.standalone_question for a in answers),
-            timings=timings,
-            trace=trace,
-        )
+            missing = sorted(named(question) - named(part))
+            query = f"{part} {' '.join(missing)}" if i and missing else part
+            vector = self.embeddings.embed_query(query)
+            chunks = self.retriever.search(query, self.settings.top_k, filters, vector)
+            evidence = self._evidence(selector, query, chunks, vector, per_part)
+            chunk_lists.append(chunks)
+            groups.append(evidence.passages)
+            strengths.append(evidence.strength)
+        # the parts' retrievals interleaved by rank (the trace and the eval's retrieval metrics read them)
+        seen: set[str] = set()
+        chunks = []
+        for rank in range(max(map(len, chunk_lists), default=0)):
+            for found in chunk_lists:
+                if rank < len(found) and found[rank].id not in seen:
+                    seen.add(found[rank].id)
+                    chunks.append(found[rank])
+        return chunks, Evidence(merge_passages(groups), max(strengths, default=0.0), [])
 
     def _evidence(
         self,
@@ -392,9 +375,17 @@ class AnswerChain:
         return CheckResult([CheckedSentence(body, (1,))], [citation], [], [], False)
 
     def _messages(self, question: str, passages: list[Passage]) -> tuple[list[BaseMessage], list[Passage]]:
-        """System + user prompt within the context window, dropping the weakest passages first."""
+        """System prompt, worked examples and the user prompt within the context window.
+
+        The system prompt and the examples never change, so the model's prompt cache keeps them between
+        questions. When the window is too small, the examples go first, then the weakest passages.
+        """
         system = SystemMessage(self.prompts.render("system"))
+        shots: list[BaseMessage] = [
+            HumanMessage(text) if role == "user" else AIMessage(text) for role, text in self.prompts.examples()
+        ]
         budget = self.settings.llm_context_window - self.settings.llm_max_tokens
+        overhead = 8  # chat-template tokens per message
         kept = list(passages)
         while True:
             body = "\n".join(
@@ -408,10 +399,16 @@ class AnswerChain:
                 for i, p in enumerate(kept)
             )
             user = HumanMessage(self.prompts.render("answer", passages=body, question=question))
-            used = self.count_tokens(str(system.content)) + self.count_tokens(str(user.content)) + 16
-            if used <= budget or len(kept) <= 1:
-                return [system, user], kept
-            kept.pop()
+            messages = [system, *shots, user]
+            used = sum(self.count_tokens(str(m.content)) + overhead for m in messages)
+            if used <= budget:
+                return messages, kept
+            if shots:
+                shots = []
+            elif len(kept) > 1:
+                kept.pop()
+            else:
+                return messages, kept
 
     def _date_sentences(self, checked: CheckResult, question: str) -> list[CheckedSentence]:
         """Say 'As of <date>, per <outlet>' where the answer depends on time or sources differ in date."""
@@ -473,11 +470,6 @@ class AnswerChain:
             timings=timings,
             trace=trace,
         )
-
-
-def _shift_markers(text: str, offset: int) -> str:
-    """'[1]' -> '[3]' for offset 2."""
-    return re.sub(r"\[(\d+)\]", lambda m: f"[{int(m.group(1)) + offset}]", text)
 
 
 def _short(text: str, limit: int) -> str:

@@ -138,6 +138,7 @@ def parse_answer(text: str) -> list[tuple[str, list[int]]]:
         numbers = [int(n) for m in _MARKER.finditer(span.text) for n in re.split(r"[,;]", m.group(1))]
         body = _MARKER.sub("", span.text).strip()
         body = re.sub(r"\s+([.,;:!?])", r"\1", body)
+        body = re.sub(r"(?<!\.)\.\.$", ".", body)  # "D.C. [1]." leaves "D.C.."
         if not re.search(r"[A-Za-z0-9]", body):
             # a marker standing alone after the sentence ("... 2018. [1]") belongs to the previous one
             if out:

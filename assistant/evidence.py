@@ -174,9 +174,52 @@ def _runs(chunk: Passage, spans: Sequence[Span], indices: list[int]) -> list[Pas
 _COMPOUND = re.compile(r",?\s+and\s+(?=(?:what|who|whom|whose|where|when|which|why|how)\b)", re.IGNORECASE)
 
 
+_BARE_WH = re.compile(r"^(what|who|whom|whose|where|when|which|why|how)$", re.IGNORECASE)
+
+
 def split_compound(question: str) -> list[str]:
-    """'What was X in 2019, and what was he by 2020?' -> ['What was X in 2019?', 'what was he by 2020?']."""
+    """'What was X in 2019, and what was he by 2020?' -> ['What was X in 2019?', 'what was he by 2020?'].
+
+    'When and where did X happen?' is one question about one event: it is not split.
+    """
     parts = [p.strip(" ,") for p in _COMPOUND.split(question) if p.strip(" ,")]
-    if len(parts) < 2:
+    if len(parts) < 2 or any(_BARE_WH.match(p.rstrip("?").strip()) for p in parts):
         return [question]
     return [p.rstrip("?") + "?" for p in parts]
+
+
+def merge_passages(groups: Sequence[Sequence[Passage]]) -> list[Passage]:
+    """The passages of several evidence selections, taken in turn, with overlapping cuts of one chunk joined.
+
+    A cut's id is '<chunk id>:<offset in chunk>' and its context is the whole chunk (see `_runs`); other
+    passages are kept as they are (duplicates dropped).
+    """
+    cuts: dict[str, list[tuple[int, int, Passage]]] = {}
+    order: list[str] = []
+    for i in range(max((len(g) for g in groups), default=0)):
+        for group in groups:
+            if i >= len(group):
+                continue
+            p = group[i]
+            chunk_id, _, offset = p.id.rpartition(":")
+            key, a = (chunk_id, int(offset)) if chunk_id and offset.isdigit() and p.context else (p.id, 0)
+            if key not in cuts:
+                cuts[key] = []
+                order.append(key)
+            cuts[key].append((a, a + len(p.text), p))
+    out: list[Passage] = []
+    for key in order:
+        merged: list[tuple[int, int, Passage]] = []
+        for a, b, p in sorted(cuts[key], key=lambda t: (t[0], -t[1])):
+            if merged and a <= merged[-1][1] + 1:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], b), merged[-1][2])
+            else:
+                merged.append((a, b, p))
+        for a, b, p in merged:
+            if not p.context or key == p.id:
+                out.append(p)
+                continue
+            chunk_start = p.start - int(p.id.rpartition(":")[2])
+            text = p.context[a:b]
+            out.append(replace(p, id=f"{key}:{a}", text=text, start=chunk_start + a, end=chunk_start + b))
+    return out

@@ -179,6 +179,50 @@ NUMBER_WORDS = {
         ]
     )
 } | {"once": "1", "twice": "2", "thrice": "3", "first": "1st", "second": "2nd", "third": "3rd"}
+# irregular past forms the stemmer leaves alone ("met" must match "meeting")
+_IRREGULAR = {
+    "met": "meet",
+    "said": "say",
+    "says": "say",
+    "held": "hold",
+    "led": "lead",
+    "began": "begin",
+    "begun": "begin",
+    "took": "take",
+    "taken": "take",
+    "made": "make",
+    "gave": "give",
+    "given": "give",
+    "told": "tell",
+    "went": "go",
+    "gone": "go",
+    "came": "come",
+    "saw": "see",
+    "seen": "see",
+    "found": "find",
+    "became": "become",
+    "sent": "send",
+    "spoke": "speak",
+    "spoken": "speak",
+    "knew": "know",
+    "known": "know",
+    "thought": "think",
+    "brought": "bring",
+    "kept": "keep",
+    "left": "leave",
+    "sought": "seek",
+    "chose": "choose",
+    "chosen": "choose",
+    "won": "win",
+    "lost": "lose",
+    "wrote": "write",
+    "written": "write",
+    "rose": "rise",
+    "fell": "fall",
+    "fallen": "fall",
+    "broke": "break",
+    "broken": "break",
+}
 _ABBREV = {"u.s.": "usa", "u.s": "usa", "us": "usa", "n.k.": "nk", "s.": "south", "dprk": "dprk"}
 
 
@@ -191,12 +235,12 @@ class Analyzer:
         self._stemmer: Any = Stemmer.Stemmer("english")
 
     def terms(self, text: str) -> list[str]:
-        text = re.sub(r"\bU\.S\.?(?=\W|$)", " usa ", text)
+        text = re.sub(r"\bU\.S\.?(?=\W|$)|\bUS\b|\b[Uu]nited [Ss]tates\b", " usa ", text)
         out: list[str] = []
         for m in _WORD.finditer(text):
             for word in re.split(r"[-'’]", m.group().lower()):
                 if word and word not in STOPWORDS and (len(word) > 1 or word.isdigit()):
-                    word = NUMBER_WORDS.get(word, word)
+                    word = NUMBER_WORDS.get(word, _IRREGULAR.get(word, word))
                     out.append(self._stemmer.stemWord(_ABBREV.get(word, word)))
         return out
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import string
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,9 @@ TEMPLATES: dict[str, frozenset[str]] = {
     "refusal": frozenset(),
     "refusal_related": frozenset(),
     "rejected": frozenset(),
+    "examples": frozenset(),
 }
+_TURN = re.compile(r"^>>> (user|assistant)[ \t]*$", re.MULTILINE)
 
 
 class PromptError(ValueError):
@@ -45,7 +48,32 @@ class Prompts:
                 missing, unknown = sorted(required - used), sorted(used - required)
                 raise PromptError(f"{path}: missing variables {missing}, unknown variables {unknown}")
             templates[name] = text
-        return cls(templates)
+        prompts = cls(templates)
+        prompts.examples()  # a malformed examples file fails at load, not at the first question
+        return prompts
+
+    def examples(self) -> list[tuple[str, str]]:
+        """The few-shot turns of examples.txt: (role, text) pairs, user and assistant alternating.
+
+        The file is a sequence of `>>> user` / `>>> assistant` lines, each followed by that turn's text.
+        """
+        text = self.templates["examples"]
+        if not text:
+            return []
+        marks = list(_TURN.finditer(text))
+        if not marks or text[: marks[0].start()].strip():
+            raise PromptError("examples.txt must start with a '>>> user' line")
+        turns: list[tuple[str, str]] = []
+        for i, m in enumerate(marks):
+            end = marks[i + 1].start() if i + 1 < len(marks) else len(text)
+            body = text[m.end() : end].strip()
+            want = "user" if i % 2 == 0 else "assistant"
+            if m.group(1) != want or not body:
+                raise PromptError(f"examples.txt: turn {i + 1} must be a non-empty '>>> {want}' turn")
+            turns.append((m.group(1), body))
+        if len(turns) % 2:
+            raise PromptError("examples.txt must end with an '>>> assistant' turn")
+        return turns
 
     def render(self, name: str, **values: object) -> str:
         expected = TEMPLATES[name]

@@ -64,3 +64,24 @@ def test_follow_up_detection(question: str, follow_up: bool) -> None:
 
 def test_named_words() -> None:
     assert named("Where did Pompeo and Kang Kyung-wha meet?") == {"Pompeo", "Kang", "Kyung-wha"}
+
+
+def test_merge_passages_joins_overlapping_cuts_of_one_chunk() -> None:
+    from assistant.evidence import merge_passages
+    from assistant.retrieval import Passage
+
+    chunk = "One. Two three. Four five six. Seven."
+    base = Passage(
+        id="c1", text=chunk, source="s.txt", title="t", outlet="o", published="2020-01-01", start=100, end=137
+    )
+
+    def cut(a: int, b: int) -> Passage:
+        return Passage(
+            **{**base.__dict__, "id": f"c1:{a}", "text": chunk[a:b], "start": 100 + a, "end": 100 + b, "context": chunk}
+        )
+
+    other = Passage(**{**base.__dict__, "id": "c2:0", "text": "Else.", "source": "x.txt", "context": "Else."})
+    merged = merge_passages([[cut(5, 15), other], [cut(16, 30), cut(5, 15)]])
+    assert [p.text for p in merged] == ["Two three. Four five six.", "Else."]
+    assert merged[0].start == 105 and merged[0].end == 130 and merged[0].id == "c1:5"
+    assert merge_passages([[cut(0, 4)], [cut(31, 37)]])[1].text == "Seven."
