@@ -14,11 +14,19 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langchain_core.runnables import Runnable, RunnableGenerator, RunnableLambda
 
 from assistant.chunking import split_sentences
-from assistant.citations import CheckedSentence, CheckResult, Citation, CitationChecker, join_sentences
+from assistant.citations import (
+    CheckedSentence,
+    CheckResult,
+    Citation,
+    CitationChecker,
+    join_sentences,
+    roles_match,
+)
 from assistant.config import Settings
 from assistant.evidence import (
     Evidence,
     EvidenceSelector,
+    answers_kind,
     is_follow_up,
     is_steering,
     is_time_sensitive,
@@ -230,8 +238,11 @@ class AnswerChain:
         checked = self.checker.check(raw, passages, standalone)
         trace["dropped_sentences"] = checked.dropped
         trace["repaired_citations"] = checked.repaired
-        if not checked.sentences and not checked.model_refused:
-            checked = self._extract(standalone, passages, selector, vector, trace) or checked
+        if not checked.sentences:
+            # the model's answer failed the check, or it said it does not know: quote the best sentence
+            # instead when it clearly answers (a stricter bar when the model itself found no answer)
+            least = self.settings.min_override_evidence if checked.model_refused else None
+            checked = self._extract(standalone, passages, selector, vector, trace, least) or checked
         if not checked.sentences:
             if checked.model_refused:
                 trace["refusal_reason"] = "the model found no answer in the passages"
@@ -344,12 +355,16 @@ class AnswerChain:
         selector: EvidenceSelector,
         vector: Sequence[float],
         trace: dict[str, Any],
+        least: float | None = None,
     ) -> CheckResult | None:
-        """When the model's answer failed the check, quote the one sentence that best answers the question.
+        """Quote the one sentence that best answers the question, when the model's answer cannot be used.
 
-        Only when that sentence holds enough of the question's words (settings.min_extractive_evidence).
+        Only a sentence holding at least `least` (default settings.min_extractive_evidence) of the question's
+        words, adding something to them, of the kind the question asks for (`answers_kind`), and naming
+        no post 'to X' the question does not.
         """
-        if self.settings.min_extractive_evidence > 1:
+        least = self.settings.min_extractive_evidence if least is None else least
+        if least > 1:
             return None
         q_terms = self.analyzer.term_set(question)
         best: tuple[float, int, int, int] | None = None
@@ -358,7 +373,9 @@ class AnswerChain:
             sims = self._similarities(vector, [sp.text for sp in spans])
             for sp, sim in zip(spans, sims, strict=True):
                 lexical = selector.coverage(q_terms, sp.text)
-                if lexical < self.settings.min_extractive_evidence:
+                if lexical < least or not answers_kind(question, sp.text):
+                    continue
+                if not roles_match(self.analyzer, question, sp.text):
                     continue
                 # the sentence must add something beyond the question's own words
                 if not self.analyzer.term_set(sp.text) - q_terms:
@@ -370,7 +387,7 @@ class AnswerChain:
             return None
         _, i, a, b = best
         citation = Citation.from_passage(1, passages[i], a, b)
-        trace["extractive"] = "the model's answer failed the citation check; the best sentence is quoted instead"
+        trace["extractive"] = "the model's answer could not be used; the best sentence is quoted instead"
         body = " ".join(citation.quote.split())
         return CheckResult([CheckedSentence(body, (1,))], [citation], [], [], False)
 

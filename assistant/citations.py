@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from assistant.chunking import split_sentences
+from assistant.evidence import named
 from assistant.lexical import Analyzer
 from assistant.retrieval import Passage
 
@@ -98,6 +99,7 @@ def join_sentences(sentences: Sequence[CheckedSentence]) -> str:
 
 
 _YES_NO = re.compile(r"^\s*(is|are|was|were|did|does|do|has|have|had|can|could|will|would|should)\b", re.IGNORECASE)
+_PRONOUN_LEAD = re.compile(r"^\W*(he|she|they|it|his|her|their|its|this|that|these|those|the group)\b", re.IGNORECASE)
 _CLEARLY_BETTER = 0.15  # re-point a citation when another passage supports the sentence this much better
 _PASSAGE_WORD = re.compile(r"\(?\b(?:see |in |from )?(?:the )?passages? \[?(\d+)\]?\)?", re.IGNORECASE)
 _LEAD_IN = re.compile(
@@ -120,6 +122,30 @@ _MONTH_NAMES = [
 ]
 
 
+_ROLE = re.compile(
+    r"\b(?i:(ambassador|envoy|representative|counterpart|minister|delegation|embassy|mission))\s+"
+    r"(?i:to|for|in)\s+(?:the\s+)?((?:(?:[A-Z][\w.'’-]*|of|and)\s*)+)"
+)
+
+
+def role_phrases(analyzer: Analyzer, text: str) -> list[tuple[str, set[str]]]:
+    """('ambassador', {'south', 'korea', ...}) for 'Ambassador to South Korea ...': who a post is accredited to."""
+    return [(m.group(1).lower(), analyzer.term_set(m.group(2))) for m in _ROLE.finditer(text)]
+
+
+def roles_match(analyzer: Analyzer, claim: str, source: str) -> bool:
+    """False when the claim names a post 'to X' (ambassador, envoy, ...) that the source does not.
+
+    Catches role inversions such as 'South Korea's ambassador to the United States' backed by a quote
+    about the 'U.S. Ambassador to South Korea'.
+    """
+    held = role_phrases(analyzer, source)
+    for title, place in role_phrases(analyzer, claim):
+        if place and not any(t == title and place <= other for t, other in held):
+            return False
+    return True
+
+
 def _date_words(published: str) -> set[str]:
     """'2018', '11', '22', 'November', 'Nov' for '2018-11-22'."""
     m = re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})", published or "")
@@ -127,6 +153,11 @@ def _date_words(published: str) -> set[str]:
         return set()
     month = _MONTH_NAMES[int(m.group(2)) - 1]
     return {m.group(1), str(int(m.group(3))), month, month[:3]}
+
+
+def _month_in(word: str, text: str) -> bool:
+    """'December' is in a text that says 'Dec.'."""
+    return word in _MONTH_NAMES and re.search(rf"\b{word[:3]}\b", text) is not None
 
 
 def parse_answer(text: str) -> list[tuple[str, list[int]]]:
@@ -186,11 +217,31 @@ class CitationChecker:
         if digits - self.analyzer.numbers(quote) - date_words:
             return 0.0
         have = self.analyzer.term_set(quote)
+        # a name the question did not give must stand in the quote's main sentence (or, when that sentence
+        # starts with 'He', 'They', ..., in the one before), and a post 'to X' must match the quote's
+        core = self._core_terms(words, quote) | self.analyzer.term_set(" ".join(date_words))
+        for name in named(sentence) - named(question):
+            terms = self.analyzer.term_set(name)
+            if terms and not terms <= core and not _month_in(name, quote):
+                return 0.0
+        if not roles_match(self.analyzer, sentence, quote):
+            return 0.0
         score = len(words & have) / len(words)
         novel = words - self.analyzer.term_set(question)
         if question and novel:
             score = min(score, len(novel & have) / len(novel))
         return score
+
+    def _core_terms(self, words: set[str], quote: str) -> set[str]:
+        """Terms of the quote sentence sharing most words with the claim (with its lead-in if it opens on a pronoun)."""
+        spans = split_sentences(quote)
+        if len(spans) < 2:
+            return self.analyzer.term_set(quote)
+        sets = [self.analyzer.term_set(sp.text) for sp in spans]
+        i = max(range(len(sets)), key=lambda k: len(words & sets[k]))
+        if i and _PRONOUN_LEAD.match(spans[i].text):
+            return sets[i] | sets[i - 1]
+        return sets[i]
 
     def best_quote(
         self,

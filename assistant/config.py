@@ -107,6 +107,14 @@ class Settings(BaseSettings):
         description="When the model's answer fails the citation check, the single best passage sentence is "
         "quoted as the answer if it holds at least this share of the question's words; above 1 disables it.",
     )
+    min_override_evidence: float = Field(
+        0.75,
+        ge=0,
+        le=1.01,
+        description="When the model says it does not know, the single best passage sentence is still quoted "
+        "if it holds at least this share of the question's words (and answers its kind: a name for 'who', a "
+        "date for 'when', ...); above 1 disables it.",
+    )
     min_support: float = Field(
         0.6, ge=0, le=1, description="Least share of an answer sentence's words its quote must hold."
     )

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from assistant.chunking import Span, split_sentences
-from assistant.lexical import Analyzer
+from assistant.lexical import STOPWORDS, Analyzer
 from assistant.retrieval import Passage
 
 _STEERING = re.compile(
@@ -67,7 +67,8 @@ def is_follow_up(question: str) -> bool:
 
 def named(text: str) -> set[str]:
     """Capitalised words that name something (question words left out)."""
-    return {w.rstrip("'’s") for w in _CAPITALISED.findall(text) if w not in _SENTENCE_WORDS}
+    words = {re.sub(r"['’]s?$", "", w) for w in _CAPITALISED.findall(text) if w not in _SENTENCE_WORDS}
+    return {w for w in words if w.lower() not in STOPWORDS}
 
 
 def is_time_sensitive(question: str) -> bool:
@@ -223,3 +224,51 @@ def merge_passages(groups: Sequence[Sequence[Passage]]) -> list[Passage]:
             text = p.context[a:b]
             out.append(replace(p, id=f"{key}:{a}", text=text, start=chunk_start + a, end=chunk_start + b))
     return out
+
+
+_WANTS_NAME = re.compile(
+    r"^\W*(who|whom|whose|where)\b|\b(which|what) (\w+ )?(official|spokes\w*|minister|person|envoy|diplomat|"
+    r"leader|city|country|place|capital|outlet|newspaper|agency)\b|\bin which\b",
+    re.IGNORECASE,
+)
+_WANTS_DATE = re.compile(r"^\W*when\b|\b(what|which) (day|date|month|year)\b", re.IGNORECASE)
+_WANTS_NUMBER = re.compile(r"\bhow (many|much|often|long)\b", re.IGNORECASE)
+_DATE_LIKE = re.compile(
+    r"\b(\d{4}|\d{1,2}|jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec|january|february|march|april|june|"
+    r"july|august|september|october|november|december|monday|tuesday|wednesday|thursday|friday|saturday|sunday|"
+    r"today|yesterday|tomorrow|week|month|year)\b",
+    re.IGNORECASE,
+)
+_NUMBER_LIKE = re.compile(
+    r"\b(\d[\d,.]*|once|twice|thrice|one|two|three|four|five|six|seven|eight|nine|ten|dozens?|hundreds?|"
+    r"thousands?|millions?|billions?|daily|weekly|monthly|yearly|annually|regularly)\b",
+    re.IGNORECASE,
+)
+_FUTURE = re.compile(
+    r"\b(will|would|next (week|month|year)|coming (days|weeks|months)|plan(s|ned|ning)? to|planning|possibl[ey]|"
+    r"expected to|expects? to|set to|poised to|upcoming|speculation|slated|to kick off)\b",
+    re.IGNORECASE,
+)
+_PAST_OUTCOME = re.compile(r"\b(did|ended up|turned out|resulted|outcome|agreed|decided)\b", re.IGNORECASE)
+
+
+def _new_matches(pattern: re.Pattern[str], sentence: str, question: str) -> set[str]:
+    """Matches of `pattern` in the sentence that the question does not already have."""
+    return {m.group().lower() for m in pattern.finditer(sentence)} - {
+        m.group().lower() for m in pattern.finditer(question)
+    }
+
+
+def answers_kind(question: str, sentence: str) -> bool:
+    """Whether `sentence` holds the kind of thing the question asks for, beyond the question's own words.
+
+    A name for 'who'/'where'/'which official', a date for 'when', a number for 'how many'; and no
+    forecast ('will', 'next week', 'possibly') for a question about what did happen.
+    """
+    if _WANTS_NAME.search(question) and not named(sentence) - named(question):
+        return False
+    if _WANTS_DATE.search(question) and not _new_matches(_DATE_LIKE, sentence, question):
+        return False
+    if _WANTS_NUMBER.search(question) and not _new_matches(_NUMBER_LIKE, sentence, question):
+        return False
+    return not (_PAST_OUTCOME.search(question) and _FUTURE.search(sentence) and not _FUTURE.search(question))

@@ -124,6 +124,19 @@ def test_model_refusal_is_a_refusal(make) -> None:
     assert ans.refused and ans.trace["refusal_reason"] == "the model found no answer in the passages"
 
 
+def test_a_model_i_dont_know_is_overridden_only_by_a_sentence_that_clearly_answers(make) -> None:
+    a, _ = make(lambda m: "I don't know.")
+    # the premise is wrong ('only once'); the articles say three times, and that sentence holds the question
+    ans = a.ask("Why did Trump and Kim Jong-un meet only once between June 2018 and June 2019?")
+    assert not ans.refused and "extractive" in ans.trace and "three times" in ans.text
+    # every word is there, but the post is the other way round: 'U.S. Ambassador to South Korea'
+    assert a.ask("Who was South Korea's ambassador to the United States in 2020?").refused
+    # the meeting had not happened yet when the article was written
+    assert a.ask("What did Jeong Yeon-doo and Kevin Kim agree on at their first regular consultative meeting?").refused
+    strict, _ = make(lambda m: "I don't know.", min_override_evidence=1.01)
+    assert strict.ask("Why did Trump and Kim Jong-un meet only once between June 2018 and June 2019?").refused
+
+
 def test_off_topic_question_refused_without_calling_the_llm(make) -> None:
     a, llm = make([])
     ans = a.ask("What is the best recipe for apple pie with cinnamon?")

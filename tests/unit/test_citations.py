@@ -116,3 +116,25 @@ def test_a_sentence_that_only_restates_the_question_is_dropped(checker: Citation
     warsaw = passage_from("003_064ee402f8c2cb2b.txt", "Kang Kyung-wha in Warsaw")
     yes_no = checker.check("Pompeo held talks with Kang in Warsaw [1].", [warsaw], "Did Pompeo meet Kang in Warsaw?")
     assert yes_no.sentences
+
+
+def test_a_role_inversion_is_not_supported(checker: CitationChecker) -> None:
+    harris = passage_from("001_fd24264b0bd6d25d.txt", "Ambassador to South Korea Harry Harris")
+    question = "Who was South Korea's ambassador to the United States in 2020?"
+    wrong = checker.check("Harry Harris was South Korea's ambassador to the United States [1].", [harris], question)
+    assert wrong.sentences == [] and wrong.dropped
+    right = checker.check("Harry Harris was the U.S. ambassador to South Korea [1].", [harris], "Who is Harry Harris?")
+    assert [c.source for c in right.citations] == ["001_fd24264b0bd6d25d.txt"]
+
+
+def test_a_new_name_must_stand_in_the_quoted_sentence_not_its_neighbour(checker: CitationChecker) -> None:
+    herald = passage_from("004_9b0f2f2dea799358.txt", "Unification Bridge")
+    question = "In which South Korean city is the Unification Bridge pictured in the Korea Herald story?"
+    seoul = checker.check("The Unification Bridge is pictured in Seoul, South Korea [1].", [herald], question)
+    assert seoul.sentences == []  # 'SEOUL' is only in the dateline next to the photo caption
+    paju = checker.check("The Unification Bridge is pictured in Paju, South Korea [1].", [herald], question)
+    assert paju.sentences and "Paju" in paju.citations[0].quote
+
+
+def test_a_marker_after_an_abbreviation_keeps_one_dot() -> None:
+    assert parse_answer("It first met in Washington, D.C. [1].") == [("It first met in Washington, D.C.", [1])]

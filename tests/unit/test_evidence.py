@@ -85,3 +85,28 @@ def test_merge_passages_joins_overlapping_cuts_of_one_chunk() -> None:
     assert [p.text for p in merged] == ["Two three. Four five six.", "Else."]
     assert merged[0].start == 105 and merged[0].end == 130 and merged[0].id == "c1:5"
     assert merge_passages([[cut(0, 4)], [cut(31, 37)]])[1].text == "Seven."
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence", "answers"),
+    [
+        ("Who leads Seoul's side?", "Jeong Yeon-doo will lead the talks.", True),
+        ("Who leads Seoul's side?", "The talks will start next week.", False),
+        ("Which spokesperson said that?", "Spokesperson Park Il made these comments.", True),
+        ("When was the group set up?", "The group was set up in November 2018.", True),
+        ("When was the group set up?", "The group helps the allies coordinate.", False),
+        ("How often will the group meet?", "It will meet regularly, possibly twice a month.", True),
+        ("How much did the project cost?", "The project is a small technical matter.", False),
+        (
+            "What did Jeong and Kim agree on at their first meeting?",
+            "Jeong and Kim will kick off the meeting next week.",
+            False,
+        ),
+        ("How often was the group expected to meet?", "It will meet twice a month.", True),
+        ("Why did Harris reject the idea?", "Harris responded that the U.S. strongly supports it.", True),
+    ],
+)
+def test_answers_kind(question: str, sentence: str, answers: bool) -> None:
+    from assistant.evidence import answers_kind
+
+    assert answers_kind(question, sentence) is answers

@@ -36,3 +36,20 @@ def test_an_unknown_variable_or_missing_file_is_an_error(tmp_path: Path) -> None
     (tmp_path / "p" / "rewrite.txt").unlink()
     with pytest.raises(PromptError, match="missing"):
         Prompts.load(tmp_path / "p")
+
+
+def test_the_examples_file_becomes_alternating_turns(tmp_path: Path) -> None:
+    turns = Prompts.load(Settings().prompts_dir).examples()
+    assert turns and [r for r, _ in turns] == ["user", "assistant"] * (len(turns) // 2)
+    assert any(text == "I don't know." for _, text in turns)  # one worked example refuses
+
+
+@pytest.mark.parametrize(
+    "text",
+    [">>> assistant\nHi", ">>> user\nQ\n>>> user\nQ again", ">>> user\nQ", "preamble\n>>> user\nQ\n>>> assistant\nA"],
+)
+def test_a_malformed_examples_file_fails_at_load(tmp_path: Path, text: str) -> None:
+    shutil.copytree(Settings().prompts_dir, tmp_path / "p")
+    (tmp_path / "p" / "examples.txt").write_text(text)
+    with pytest.raises(PromptError, match=r"examples\.txt"):
+        Prompts.load(tmp_path / "p")
