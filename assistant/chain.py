@@ -191,15 +191,21 @@ class AnswerChain:
             if is_steering(standalone):
                 yield self._refusal(question, self.prompts.render("rejected"), "steering attempt", started)
                 return
+        query = standalone
+        if history and is_follow_up(standalone):
+            # the rewrite still leans on the conversation ('improving it'): search with the last question too
+            last_user = next((m["content"] for m in reversed(history) if m.get("role") == "user"), "")
+            query = f"{standalone} {last_user}".strip()
+            trace["search_query"] = query
 
         parts = split_compound(standalone) if decompose else [standalone]
         t = time.perf_counter()
         index = self.retriever.lexical_index()
         selector = EvidenceSelector(self.analyzer, index.idf)
-        vector = self.embeddings.embed_query(standalone)
+        vector = self.embeddings.embed_query(query)
         if len(parts) == 1:
-            chunks = self.retriever.search(standalone, self.settings.top_k, filters, vector)
-            evidence = self._evidence(selector, standalone, chunks, vector, self.settings.max_evidence_sentences)
+            chunks = self.retriever.search(query, self.settings.top_k, filters, vector)
+            evidence = self._evidence(selector, query, chunks, vector, self.settings.max_evidence_sentences)
         else:
             trace["parts"] = parts
             chunks, evidence = self._compound_evidence(selector, standalone, parts, filters)

@@ -184,6 +184,24 @@ def test_follow_up_is_rewritten_and_visible_in_the_trace(make) -> None:
     assert "Follow-up question" in str(llm.history[0][-1].content)
 
 
+def test_an_unresolved_follow_up_searches_with_the_previous_question(make) -> None:
+    def script(m: list[BaseMessage]) -> str:
+        if "Follow-up question" in str(m[-1].content):
+            return "Who talked about improving it in Washington the month before?"  # nothing resolved
+        return "I don't know."
+
+    a, _ = make(script)
+    history = [
+        {"role": "user", "content": "What did Kang Kyung-wha say about the working group in July 2020?"},
+        {"role": "assistant", "content": "She said it has operated fairly effectively [1]."},
+    ]
+    ans = a.ask("Who talked about improving it in Washington the month before?", history=history)
+    assert ans.trace["search_query"].endswith("What did Kang Kyung-wha say about the working group in July 2020?")
+    assert any("improve the operation of the working group" in p.text for p in ans.passages)
+    plain = a.ask("Who talked about improving the working group in Washington?", history=history)
+    assert "search_query" not in plain.trace
+
+
 def test_filters_limit_the_passages(make) -> None:
     seen: list[str] = []
 
