@@ -34,7 +34,7 @@ from assistant.evidence import (
     named,
     split_compound,
 )
-from assistant.lexical import Analyzer
+from assistant.lexical import STOPWORDS, Analyzer
 from assistant.llm import LLMUnavailableError, describe_llm_error
 from assistant.prompts import Prompts
 from assistant.retrieval import Filters, HybridRetriever, Passage
@@ -62,6 +62,7 @@ _LOWER_LEADS = frozenset(
 )
 _SENTENCE_CACHE = 20_000  # sentence vectors kept per process
 _MIN_RELATED = 0.3  # least lexical evidence for passages to be offered as related facts in a refusal
+_PART_COVERED = 0.5  # share of a compound question part's words an answer must hold to count as answering it
 
 
 @dataclass
@@ -241,7 +242,7 @@ class AnswerChain:
         timings["generate_s"] = time.perf_counter() - t
         trace["model_output"] = raw
 
-        checked = self.checker.check(raw, passages, standalone)
+        checked = self.checker.check(raw, passages, standalone, index.idf)
         trace["dropped_sentences"] = checked.dropped
         trace["repaired_citations"] = checked.repaired
         if not checked.sentences:
@@ -256,6 +257,8 @@ class AnswerChain:
                 trace["refusal_reason"] = "no sentence of the model's answer was supported by a passage"
             yield self._refuse_with_related(question, standalone, passages, started, timings, trace)
             return
+        if len(parts) > 1:
+            checked = self._complete_parts(standalone, parts, checked, passages, selector, trace)
         sentences = self._date_sentences(checked, standalone)
         text = join_sentences(sentences)
         timings["total_s"] = time.perf_counter() - started
@@ -354,22 +357,19 @@ class AnswerChain:
             lambda texts: self._similarities(vector, texts),
         )
 
-    def _extract(
+    def _best_sentence(
         self,
         question: str,
         passages: list[Passage],
         selector: EvidenceSelector,
         vector: Sequence[float],
-        trace: dict[str, Any],
-        least: float | None = None,
-    ) -> CheckResult | None:
-        """Quote the one sentence that best answers the question, when the model's answer cannot be used.
+        least: float,
+    ) -> Citation | None:
+        """The passage sentence that best answers the question, as citation [1], or None.
 
-        Only a sentence holding at least `least` (default settings.min_extractive_evidence) of the question's
-        words, adding something to them, of the kind the question asks for (`answers_kind`), and naming
-        no post 'to X' the question does not.
+        Only a sentence holding at least `least` of the question's words, adding something to them, of the
+        kind the question asks for (`answers_kind`), and naming no post 'to X' the question does not.
         """
-        least = self.settings.min_extractive_evidence if least is None else least
         if least > 1:
             return None
         q_terms = self.analyzer.term_set(question)
@@ -392,10 +392,62 @@ class AnswerChain:
         if best is None:
             return None
         _, i, a, b = best
-        citation = Citation.from_passage(1, passages[i], a, b)
+        return Citation.from_passage(1, passages[i], a, b)
+
+    def _extract(
+        self,
+        question: str,
+        passages: list[Passage],
+        selector: EvidenceSelector,
+        vector: Sequence[float],
+        trace: dict[str, Any],
+        least: float | None = None,
+    ) -> CheckResult | None:
+        """Quote the one sentence that best answers the question, when the model's answer cannot be used.
+
+        `least` defaults to settings.min_extractive_evidence (see `_best_sentence`).
+        """
+        least = self.settings.min_extractive_evidence if least is None else least
+        citation = self._best_sentence(question, passages, selector, vector, least)
+        if citation is None:
+            return None
         trace["extractive"] = "the model's answer could not be used; the best sentence is quoted instead"
         body = " ".join(citation.quote.split())
         return CheckResult([CheckedSentence(body, (1,))], [citation], [], [], False)
+
+    def _complete_parts(
+        self,
+        question: str,
+        parts: list[str],
+        checked: CheckResult,
+        passages: list[Passage],
+        selector: EvidenceSelector,
+        trace: dict[str, Any],
+    ) -> CheckResult:
+        """For each part of a compound question the answer leaves out, add the best quoted sentence for it."""
+        answer_terms = self.analyzer.term_set(" ".join(s.text for s in checked.sentences))
+        sentences, citations = list(checked.sentences), list(checked.citations)
+        added: list[str] = []
+        for part in parts:
+            if selector.coverage(self.analyzer.term_set(part), " ".join(sorted(answer_terms))) >= _PART_COVERED:
+                continue
+            missing = sorted(named(question) - named(part))
+            query = f"{part} {' '.join(missing)}".strip()
+            vector = self.embeddings.embed_query(query)
+            found = self._best_sentence(query, passages, selector, vector, self.settings.min_extractive_evidence)
+            if found is None or any(
+                (c.source, c.start, c.end) == (found.source, found.start, found.end) for c in citations
+            ):
+                continue
+            cite = replace(found, n=len(citations) + 1)
+            citations.append(cite)
+            sentences.append(CheckedSentence(" ".join(cite.quote.split()), (cite.n,)))
+            answer_terms |= self.analyzer.term_set(cite.quote)
+            added.append(part)
+        if not added:
+            return checked
+        trace["completed_parts"] = added
+        return replace(checked, sentences=sentences, citations=citations)
 
     def _messages(self, question: str, passages: list[Passage]) -> tuple[list[BaseMessage], list[Passage]]:
         """System prompt, worked examples and the user prompt within the context window.
@@ -449,7 +501,8 @@ class AnswerChain:
                 continue
             said.add(key)
             first = s.text.split(" ", 1)[0]
-            lead = s.text[0].lower() + s.text[1:] if first in _LOWER_LEADS else s.text
+            common = first in _LOWER_LEADS or first.lower() in STOPWORDS
+            lead = s.text[0].lower() + s.text[1:] if common and not first.isupper() else s.text
             out.append(replace(s, text=f"As of {human_date(cite.published)}, per {cite.outlet}, {lead}"))
         return out
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 from assistant.chunking import split_sentences
@@ -123,7 +123,7 @@ _MONTH_NAMES = [
 
 
 _ROLE = re.compile(
-    r"\b(?i:(ambassador|envoy|representative|counterpart|minister|delegation|embassy|mission))\s+"
+    r"\b(?i:(ambassador|envoy|representative|minister|delegation|embassy|mission))\s+"
     r"(?i:to|for|in)\s+(?:the\s+)?((?:(?:[A-Z][\w.'’-]*|of|and)\s*)+)"
 )
 
@@ -201,11 +201,20 @@ class CitationChecker:
         out += [(a.start, b.end) for a, b in itertools.pairwise(spans)]
         return out
 
-    def support(self, sentence: str, quote: str, published: str = "", question: str = "") -> float:
+    def support(
+        self,
+        sentence: str,
+        quote: str,
+        published: str = "",
+        question: str = "",
+        idf: Callable[[str], float] | None = None,
+    ) -> float:
         """How well the quote backs the sentence, 0..1.
 
-        The share of the sentence's content words found in the quote, and, when the sentence adds words
-        the question did not have, the share of those new words: the new information must be backed too.
+        The share of the sentence's content words found in the quote (weighted by `idf` when given, so a
+        rare word such as 'bridge' counts more than 'Korea'), and, when the sentence adds words the question
+        did not have, the share of those new words: the new information must be backed too. Every name in
+        the sentence must be in the quote; a name the question did not give, in the quote's main sentence.
         0 when the sentence has a number that neither the quote nor the article's date holds (a sentence
         may restate the year or day of the article it cites).
         """
@@ -219,17 +228,25 @@ class CitationChecker:
         have = self.analyzer.term_set(quote)
         # a name the question did not give must stand in the quote's main sentence (or, when that sentence
         # starts with 'He', 'They', ..., in the one before), and a post 'to X' must match the quote's
-        core = self._core_terms(words, quote) | self.analyzer.term_set(" ".join(date_words))
-        for name in named(sentence) - named(question):
+        dated = self.analyzer.term_set(" ".join(date_words))
+        core = self._core_terms(words, quote) | dated
+        given = named(question)
+        for name in named(sentence):
             terms = self.analyzer.term_set(name)
-            if terms and not terms <= core and not _month_in(name, quote):
+            if not terms or _month_in(name, quote):
+                continue
+            if not terms <= (have | dated if name in given else core):
                 return 0.0
         if not roles_match(self.analyzer, sentence, quote):
             return 0.0
-        score = len(words & have) / len(words)
+
+        def weight(terms: set[str]) -> float:
+            return sum(idf(t) for t in terms) if idf else float(len(terms))
+
+        score = weight(words & have) / (weight(words) or 1.0)
         novel = words - self.analyzer.term_set(question)
         if question and novel:
-            score = min(score, len(novel & have) / len(novel))
+            score = min(score, weight(novel & have) / (weight(novel) or 1.0))
         return score
 
     def _core_terms(self, words: set[str], quote: str) -> set[str]:
@@ -249,19 +266,26 @@ class CitationChecker:
         passages: Sequence[Passage],
         only: Sequence[int] | None = None,
         question: str = "",
+        idf: Callable[[str], float] | None = None,
     ) -> tuple[float, int, tuple[int, int]] | None:
         """(support, passage index, span) of the best supporting quote, preferring single sentences."""
         best: tuple[float, int, tuple[int, int]] | None = None
         indices = only if only is not None else range(len(passages))
         for i in indices:
             for a, b in self.candidate_quotes(passages[i]):
-                score = self.support(sentence, passages[i].text[a:b], passages[i].published, question)
+                score = self.support(sentence, passages[i].text[a:b], passages[i].published, question, idf)
                 score -= 0.001 * (b - a) / 1000  # among equals, the shorter quote
                 if best is None or score > best[0]:
                     best = (score, i, (a, b))
         return best
 
-    def check(self, answer: str, passages: Sequence[Passage], question: str = "") -> CheckResult:
+    def check(
+        self,
+        answer: str,
+        passages: Sequence[Passage],
+        question: str = "",
+        idf: Callable[[str], float] | None = None,
+    ) -> CheckResult:
         """Keep sentences with a verified quote (re-pointing wrong markers); drop the unsupported ones."""
         sentences: list[CheckedSentence] = []
         citations: list[Citation] = []
@@ -280,8 +304,8 @@ class CitationChecker:
             valid = [n - 1 for n in numbers if 1 <= n <= len(passages)]
             if len(valid) != len(numbers):
                 repaired.append(f"removed marker(s) naming no passage in: {body}")
-            found = self.best_quote(body, passages, valid, question) if valid else None
-            anywhere = self.best_quote(body, passages, None, question)
+            found = self.best_quote(body, passages, valid, question, idf) if valid else None
+            anywhere = self.best_quote(body, passages, None, question, idf)
             if anywhere is None or anywhere[0] < self.min_support:
                 dropped.append(body)
                 continue

@@ -223,6 +223,16 @@ _IRREGULAR = {
     "broke": "break",
     "broken": "break",
 }
+# nationality adjectives match their country: 'South Korean' backs 'South Korea'
+_NATIONALITY = {
+    "korean": "korea",
+    "american": "usa",
+    "america": "usa",
+    "japanese": "japan",
+    "chinese": "china",
+    "vietnamese": "vietnam",
+    "russian": "russia",
+}
 _ABBREV = {"u.s.": "usa", "u.s": "usa", "us": "usa", "n.k.": "nk", "s.": "south", "dprk": "dprk"}
 
 
@@ -240,7 +250,7 @@ class Analyzer:
         for m in _WORD.finditer(text):
             for word in re.split(r"[-'’]", m.group().lower()):
                 if word and word not in STOPWORDS and (len(word) > 1 or word.isdigit()):
-                    word = NUMBER_WORDS.get(word, _IRREGULAR.get(word, word))
+                    word = NUMBER_WORDS.get(word, _IRREGULAR.get(word, _NATIONALITY.get(word, word)))
                     out.append(self._stemmer.stemWord(_ABBREV.get(word, word)))
         return out
 

@@ -290,6 +290,16 @@ def test_compound_question_gets_evidence_for_each_part_and_one_answer(make) -> N
     assert len(llm.history) == 1  # one model call answers both parts
 
 
+def test_a_part_the_model_leaves_out_is_completed_with_its_best_quote(make) -> None:
+    a, _ = make(lambda m: f"It was set up in November 2018 [{passage_number(m, 'set up in November')}].")
+    ans = a.ask("When was the working group set up, and where did it hold its first meeting?")
+    assert ans.trace["completed_parts"] == ["where did it hold its first meeting?"]
+    assert "November 2018 [1]" in ans.text and "Washington, D.C. [2]" in ans.text
+    assert "first meeting" in ans.citations[1].quote
+    for c in ans.citations:
+        assert load_document(SEEDS / c.source).text[c.start : c.end] == c.quote
+
+
 def test_when_and_where_is_one_question() -> None:
     from assistant.evidence import split_compound
 

@@ -138,3 +138,56 @@ def test_a_new_name_must_stand_in_the_quoted_sentence_not_its_neighbour(checker:
 
 def test_a_marker_after_an_abbreviation_keeps_one_dot() -> None:
     assert parse_answer("It first met in Washington, D.C. [1].") == [("It first met in Washington, D.C.", [1])]
+
+
+@pytest.mark.parametrize(
+    ("question", "answer", "source", "needle", "kept"),
+    [
+        # every word but 'Bridge' is somewhere in the Harris photo caption: wrong city, wrong article
+        (
+            "In which South Korean city is the Unification Bridge pictured in the Korea Herald story?",
+            "The Unification Bridge is pictured in Seoul, South Korea [1].",
+            "001_fd24264b0bd6d25d.txt",
+            "elbow bump",
+            False,
+        ),
+        # the false premise ('in Hanoi') repeated as fact: the quote is about Warsaw
+        (
+            "What prompted Pompeo and Kang Kyung-wha to hold their February 2019 talks in Hanoi?",
+            "Pompeo and Kang Kyung-wha held their February 2019 talks in Hanoi because they wanted to discuss "
+            "their ongoing efforts to achieve denuclearization of the Korean Peninsula [1].",
+            "003_064ee402f8c2cb2b.txt",
+            "Kang Kyung-wha in Warsaw",
+            False,
+        ),
+        # Harris's words put in North Korea's mouth
+        (
+            "How has North Korea characterized the U.S.-South Korea working group?",
+            "North Korea has characterized the U.S.-South Korea working group as helpful and supportive of "
+            "inter-Korean cooperation [1].",
+            "001_fd24264b0bd6d25d.txt",
+            "Harris responded",
+            False,
+        ),
+        (
+            "How often was the new U.S.-South Korea working group on North Korea expected to meet?",
+            "The new U.S.-South Korea working group on North Korea was expected to meet regularly, possibly twice "
+            "a month [1].",
+            "000_ec390470196d8f97.txt",
+            "possibly twice a month",
+            True,
+        ),
+        (
+            "Who is Lee Do-hoon's U.S. counterpart?",
+            "Lee Do-hoon's U.S. counterpart is Stephen Biegun [1].",
+            "000_ec390470196d8f97.txt",
+            "counterpart Stephen Biegun",
+            True,
+        ),
+    ],
+)
+def test_names_must_be_backed_by_the_quote(
+    checker: CitationChecker, question: str, answer: str, source: str, needle: str, kept: bool
+) -> None:
+    result = checker.check(answer, [passage_from(source, needle)], question)
+    assert bool(result.sentences) is kept
