@@ -249,7 +249,10 @@ class AnswerChain:
             # the model's answer failed the check, or it said it does not know: quote the best sentence
             # instead when it clearly answers (a stricter bar when the model itself found no answer)
             least = self.settings.min_override_evidence if checked.model_refused else None
-            checked = self._extract(standalone, passages, selector, vector, trace, least) or checked
+            if len(parts) > 1:  # each part on its own: a narrower question, a clearer best sentence
+                checked = self._complete_parts(standalone, parts, checked, passages, selector, trace, least)
+            else:
+                checked = self._extract(standalone, passages, selector, vector, trace, least) or checked
         if not checked.sentences:
             if checked.model_refused:
                 trace["refusal_reason"] = "the model found no answer in the passages"
@@ -423,8 +426,14 @@ class AnswerChain:
         passages: list[Passage],
         selector: EvidenceSelector,
         trace: dict[str, Any],
+        least: float | None = None,
     ) -> CheckResult:
-        """For each part of a compound question the answer leaves out, add the best quoted sentence for it."""
+        """For each part of a compound question the answer leaves out, add the best quoted sentence for it.
+
+        `least` (default settings.min_extractive_evidence) is the share of the part's words that sentence
+        must hold.
+        """
+        least = self.settings.min_extractive_evidence if least is None else least
         answer_terms = self.analyzer.term_set(" ".join(s.text for s in checked.sentences))
         sentences, citations = list(checked.sentences), list(checked.citations)
         added: list[str] = []
@@ -434,7 +443,7 @@ class AnswerChain:
             missing = sorted(named(question) - named(part))
             query = f"{part} {' '.join(missing)}".strip()
             vector = self.embeddings.embed_query(query)
-            found = self._best_sentence(query, passages, selector, vector, self.settings.min_extractive_evidence)
+            found = self._best_sentence(query, passages, selector, vector, least)
             if found is None or any(
                 (c.source, c.start, c.end) == (found.source, found.start, found.end) for c in citations
             ):

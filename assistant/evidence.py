@@ -21,6 +21,7 @@ _TIME_SENSITIVE = re.compile(
     r"|who (is|are|holds|leads|heads)|what is the (state|status))\b",
     re.IGNORECASE,
 )
+_ATTRIBUTION = re.compile(r"\b(these|those|the|his|her|their|such) (comments?|remarks?|statements?)\b", re.IGNORECASE)
 _PRONOUN_START = re.compile(r"^(He|She|They|It|This|That|These|Those|His|Her|Their|The effort|The group)\b")
 
 
@@ -134,6 +135,8 @@ class EvidenceSelector:
             wanted = {si}
             if _PRONOUN_START.match(spans_by_chunk[ci][si].text) and si > 0:
                 wanted.add(si - 1)
+            if si + 1 < len(spans_by_chunk[ci]) and _ATTRIBUTION.search(spans_by_chunk[ci][si + 1].text):
+                wanted.add(si + 1)  # 'Spokesperson Park Il made these comments ...' says who said it
             new = wanted - chosen.get(ci, set())
             cost = sum(count_tokens(spans_by_chunk[ci][i].text) for i in new)
             if used_tokens + cost > budget_tokens and picked_scores:

@@ -110,3 +110,23 @@ def test_answers_kind(question: str, sentence: str, answers: bool) -> None:
     from assistant.evidence import answers_kind
 
     assert answers_kind(question, sentence) is answers
+
+
+def test_the_attribution_after_a_chosen_sentence_comes_with_it() -> None:
+    from assistant.evidence import EvidenceSelector
+    from assistant.lexical import Analyzer
+    from assistant.retrieval import Passage
+
+    text = (
+        "The ministry said talks on a regular meeting are underway. "
+        "Spokesperson Park Il made these comments during a briefing. "
+        "The weather was cold."
+    )
+    chunk = Passage(
+        id="c", text=text, source="s", title="t", outlet="o", published="2025-12-12", start=0, end=len(text)
+    )
+    evidence = EvidenceSelector(Analyzer(), lambda t: 1.0).select(
+        "Which spokesperson said talks on a regular meeting are underway?", [chunk], 1, 500, lambda t: len(t.split())
+    )
+    assert "Park Il" in " ".join(p.text for p in evidence.passages)
+    assert "weather" not in " ".join(p.text for p in evidence.passages)
