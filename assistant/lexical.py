@@ -223,6 +223,17 @@ _IRREGULAR = {
     "broke": "break",
     "broken": "break",
 }
+# a few words news writing uses interchangeably, mapped to one form
+_SYNONYMS = {
+    "inaugural": "first",
+    "maiden": "first",
+    "session": "meeting",
+    "sessions": "meeting",
+    "worry": "concern",
+    "worries": "concern",
+    "worried": "concern",
+    "fears": "concern",
+}
 # nationality adjectives match their country: 'South Korean' backs 'South Korea'
 _NATIONALITY = {
     "korean": "korea",
@@ -250,6 +261,7 @@ class Analyzer:
         for m in _WORD.finditer(text):
             for word in re.split(r"[-'’]", m.group().lower()):
                 if word and word not in STOPWORDS and (len(word) > 1 or word.isdigit()):
+                    word = _SYNONYMS.get(word, word)
                     word = NUMBER_WORDS.get(word, _IRREGULAR.get(word, _NATIONALITY.get(word, word)))
                     out.append(self._stemmer.stemWord(_ABBREV.get(word, word)))
         return out
