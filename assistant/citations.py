@@ -128,20 +128,34 @@ _ROLE = re.compile(
 )
 
 
-def role_phrases(analyzer: Analyzer, text: str) -> list[tuple[str, set[str]]]:
-    """('ambassador', {'south', 'korea', ...}) for 'Ambassador to South Korea ...': who a post is accredited to."""
-    return [(m.group(1).lower(), analyzer.term_set(m.group(2))) for m in _ROLE.finditer(text)]
+_ALIASES = [
+    ("Washington", "United States", "U.S.", "America"),
+    ("Seoul", "South Korea", "Republic of Korea", "ROK"),
+    ("Pyongyang", "North Korea", "N. Korea", "N.K.", "DPRK"),
+]
+
+
+def with_aliases(text: str) -> str:
+    """The text plus the other names of each capital or country it mentions ('Seoul' adds 'South Korea')."""
+    extra = [" ".join(group) for group in _ALIASES if any(re.search(rf"\b{re.escape(n)}", text) for n in group)]
+    return " ".join([text, *extra])
+
+
+def role_phrases(text: str) -> list[tuple[str, str]]:
+    """('ambassador', 'South Korea Harry Harris') for 'Ambassador to South Korea Harry Harris': where a post is."""
+    return [(m.group(1).lower(), m.group(2).strip()) for m in _ROLE.finditer(text)]
 
 
 def roles_match(analyzer: Analyzer, claim: str, source: str) -> bool:
     """False when the claim names a post 'to X' (ambassador, envoy, ...) that the source does not.
 
     Catches role inversions such as 'South Korea's ambassador to the United States' backed by a quote
-    about the 'U.S. Ambassador to South Korea'.
+    about the 'U.S. Ambassador to South Korea'. 'Ambassador in Seoul' matches 'Ambassador to South Korea'.
     """
-    held = role_phrases(analyzer, source)
-    for title, place in role_phrases(analyzer, claim):
-        if place and not any(t == title and place <= other for t, other in held):
+    held = [(title, analyzer.term_set(with_aliases(place))) for title, place in role_phrases(source)]
+    for title, place in role_phrases(claim):
+        terms = analyzer.term_set(place)
+        if terms and not any(t == title and terms <= other for t, other in held):
             return False
     return True
 
@@ -208,13 +222,15 @@ class CitationChecker:
         published: str = "",
         question: str = "",
         idf: Callable[[str], float] | None = None,
+        context: str = "",
     ) -> float:
         """How well the quote backs the sentence, 0..1.
 
         The share of the sentence's content words found in the quote (weighted by `idf` when given, so a
         rare word such as 'bridge' counts more than 'Korea'), and, when the sentence adds words the question
-        did not have, the share of those new words: the new information must be backed too. Every name in
-        the sentence must be in the quote; a name the question did not give, in the quote's main sentence.
+        did not have, the share of those new words: the new information must be backed too. A name the
+        question did not give must stand in the quote's main sentence; one it did, in the quote's passage
+        (`context`), where 'Washington' also stands for 'the U.S.', 'Pyongyang' for 'North Korea', ...
         0 when the sentence has a number that neither the quote nor the article's date holds (a sentence
         may restate the year or day of the article it cites).
         """
@@ -231,11 +247,12 @@ class CitationChecker:
         dated = self.analyzer.term_set(" ".join(date_words))
         core = self._core_terms(words, quote) | dated
         given = named(question)
+        around = self.analyzer.term_set(with_aliases(context or quote)) | have | dated
         for name in named(sentence):
             terms = self.analyzer.term_set(name)
             if not terms or _month_in(name, quote):
                 continue
-            if not terms <= (have | dated if name in given else core):
+            if not terms <= (around if name in given else core):
                 return 0.0
         if not roles_match(self.analyzer, sentence, quote):
             return 0.0
@@ -243,10 +260,11 @@ class CitationChecker:
         def weight(terms: set[str]) -> float:
             return sum(idf(t) for t in terms) if idf else float(len(terms))
 
-        score = weight(words & have) / (weight(words) or 1.0)
+        backed = have | dated  # a sentence may restate the year or month of the article it cites
+        score = weight(words & backed) / (weight(words) or 1.0)
         novel = words - self.analyzer.term_set(question)
         if question and novel:
-            score = min(score, weight(novel & have) / (weight(novel) or 1.0))
+            score = min(score, weight(novel & backed) / (weight(novel) or 1.0))
         return score
 
     def _core_terms(self, words: set[str], quote: str) -> set[str]:
@@ -273,7 +291,8 @@ class CitationChecker:
         indices = only if only is not None else range(len(passages))
         for i in indices:
             for a, b in self.candidate_quotes(passages[i]):
-                score = self.support(sentence, passages[i].text[a:b], passages[i].published, question, idf)
+                quote, p = passages[i].text[a:b], passages[i]
+                score = self.support(sentence, quote, p.published, question, idf, p.text)
                 score -= 0.001 * (b - a) / 1000  # among equals, the shorter quote
                 if best is None or score > best[0]:
                     best = (score, i, (a, b))

@@ -191,3 +191,23 @@ def test_names_must_be_backed_by_the_quote(
 ) -> None:
     result = checker.check(answer, [passage_from(source, needle)], question)
     assert bool(result.sentences) is kept
+
+
+def test_capitals_stand_for_their_countries_and_posts_match_across_prepositions(checker: CitationChecker) -> None:
+    from assistant.citations import roles_match
+
+    analyzer = Analyzer()
+    harris = "Lee met U.S. Ambassador to South Korea Harry Harris on Tuesday."
+    assert roles_match(analyzer, "Harry Harris was the U.S. ambassador in Seoul.", harris)
+    assert not roles_match(analyzer, "Harry Harris was South Korea's ambassador to the United States.", harris)
+    yonhap = passage_from("001_fd24264b0bd6d25d.txt", "The United States and South Korea coordinate regularly")
+    question = "In August 2020, what areas did the State Department say Washington and Seoul regularly coordinate on?"
+    answer = "The State Department said Washington and Seoul regularly coordinate on North Korea policy [1]."
+    assert checker.check(answer, [yonhap], question).sentences
+
+
+def test_a_sentence_may_restate_the_year_of_its_article(checker: CitationChecker) -> None:
+    herald = passage_from("004_9b0f2f2dea799358.txt", "Moon Jae-in’s remarks")
+    question = "Which South Korean president was urging a Trump-Kim summit in mid-2020?"
+    answer = "South Korean President Moon Jae-in was urging a Trump-Kim summit in mid-2020 [1]."
+    assert checker.check(answer, [herald], question).sentences
