@@ -135,10 +135,22 @@ _ALIASES = [
 ]
 
 
+_OTHER_COUNTRIES = "Japan China Russia Vietnam"
+
+
 def with_aliases(text: str) -> str:
     """The text plus the other names of each capital or country it mentions ('Seoul' adds 'South Korea')."""
     extra = [" ".join(group) for group in _ALIASES if any(re.search(rf"\b{re.escape(n)}", text) for n in group)]
     return " ".join([text, *extra])
+
+
+_TITLES = r"ambassador|envoy|representative|minister|delegation|embassy|mission"
+_SENDER = re.compile(rf"((?:(?:[A-Z][\w.'’-]*)\s+){{1,3}})(?i:({_TITLES}))\b")
+
+
+def role_senders(text: str) -> list[tuple[str, str]]:
+    """('ambassador', 'U.S.') for 'U.S. Ambassador ...': whose post it is."""
+    return [(m.group(2).lower(), m.group(1).strip()) for m in _SENDER.finditer(text)]
 
 
 def role_phrases(text: str) -> list[tuple[str, str]]:
@@ -156,6 +168,14 @@ def roles_match(analyzer: Analyzer, claim: str, source: str) -> bool:
     for title, place in role_phrases(claim):
         terms = analyzer.term_set(place)
         if terms and not any(t == title and terms <= other for t, other in held):
+            return False
+    # whose post: 'South Korean Ambassador Kevin Kim' is wrong when the source says 'US Ambassador ... Kevin Kim'
+    countries = analyzer.term_set(" ".join(" ".join(group) for group in _ALIASES) + " " + _OTHER_COUNTRIES)
+    senders = [(title, analyzer.term_set(with_aliases(who)) & countries) for title, who in role_senders(source)]
+    for title, who in role_senders(claim):
+        terms = analyzer.term_set(who) & countries
+        theirs = [other for t, other in senders if t == title and other]
+        if terms and theirs and not any(terms <= other for other in theirs):
             return False
     return True
 

@@ -233,6 +233,18 @@ _SYNONYMS = {
     "worries": "concern",
     "worried": "concern",
     "fears": "concern",
+    # month abbreviations: 'Feb. 15' matches 'February'
+    "jan": "january",
+    "feb": "february",
+    "apr": "april",
+    "jun": "june",
+    "jul": "july",
+    "aug": "august",
+    "sep": "september",
+    "sept": "september",
+    "oct": "october",
+    "nov": "november",
+    "dec": "december",
 }
 # nationality adjectives match their country: 'South Korean' backs 'South Korea'
 _NATIONALITY = {

@@ -211,3 +211,15 @@ def test_a_sentence_may_restate_the_year_of_its_article(checker: CitationChecker
     question = "Which South Korean president was urging a Trump-Kim summit in mid-2020?"
     answer = "South Korean President Moon Jae-in was urging a Trump-Kim summit in mid-2020 [1]."
     assert checker.check(answer, [herald], question).sentences
+
+
+def test_whose_post_it_is_must_match_too() -> None:
+    from assistant.citations import roles_match
+
+    analyzer = Analyzer()
+    source = "They arranged for Vice Minister Jeong Yeon-doo and acting US Ambassador to South Korea Kevin Kim to meet."
+    assert not roles_match(analyzer, "South Korean Ambassador to South Korea Kevin Kim held that role.", source)
+    assert roles_match(analyzer, "Acting U.S. Ambassador Kevin Kim will attend.", source)
+    assert roles_match(
+        analyzer, "South Korean Vice Minister Jeong Yeon-doo will attend.", source
+    )  # not stated, not contradicted
