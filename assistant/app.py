@@ -93,10 +93,15 @@ class Assistant:
         return self.answer_chain.runnable()
 
     def warm(self) -> None:
-        """Load the model, the embeddings and the BM25 index now, so the first question pays no load time."""
+        """Load the model, the embeddings and the BM25 index now, so the first question pays no load time.
+
+        The embedded model also reads the fixed system prompt and worked examples once, so even the first
+        question only pays for its own passages.
+        """
         load = getattr(self.llm, "load", None)
         if callable(load):
             load()
+            self.answer_chain.prime()  # an in-process model: read the fixed prompt prefix into its cache now
         self.retriever.lexical_index()
         self.store.embeddings.embed_query("warm up")
 

@@ -458,6 +458,14 @@ class AnswerChain:
         trace["completed_parts"] = added
         return replace(checked, sentences=sentences, citations=citations)
 
+    def prime(self) -> None:
+        """Run the fixed prompt prefix (system prompt and worked examples) through the model once.
+
+        A model with a prompt cache (the embedded one) then reuses it for every question.
+        """
+        messages, _ = self._messages("", [])
+        self.llm.invoke([*messages[:-1], HumanMessage("Ready?")], max_tokens=1)
+
     def _messages(self, question: str, passages: list[Passage]) -> tuple[list[BaseMessage], list[Passage]]:
         """System prompt, worked examples and the user prompt within the context window.
 

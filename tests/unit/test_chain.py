@@ -305,3 +305,14 @@ def test_when_and_where_is_one_question() -> None:
 
     q = "When and where did Trump first meet Kim Jong Un?"
     assert split_compound(q) == [q]
+
+
+def test_prime_sends_the_fixed_prefix_once(make) -> None:
+    a, llm = make(["ok", "It was set up in November 2018 [1]."])
+    a.answer_chain.prime()
+    primed = llm.history[0]
+    assert "careful research assistant" in str(primed[0].content) and "Harbor Daily" in str(primed[1].content)
+    a.ask(WG)
+    asked = llm.history[1]
+    # the question's prompt starts with exactly the primed prefix, so a prompt cache covers it
+    assert [m.content for m in asked[:-1]] == [m.content for m in primed[:-1]]
