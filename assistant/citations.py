@@ -189,6 +189,14 @@ def _date_words(published: str) -> set[str]:
     return {m.group(1), str(int(m.group(3))), month, month[:3]}
 
 
+_NAME_RUN = re.compile(r"[A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)*")
+
+
+def _name_runs(text: str) -> list[set[str]]:
+    """The words of each run of capitalised words ('Kim Jong Un', 'Unification Bridge'), as `named` spells them."""
+    return [named(run) for run in _NAME_RUN.findall(text)]
+
+
 def _month_in(word: str, text: str) -> bool:
     """'December' is in a text that says 'Dec.'."""
     return word in _MONTH_NAMES and re.search(rf"\b{word[:3]}\b", text) is not None
@@ -249,8 +257,8 @@ class CitationChecker:
         The share of the sentence's content words found in the quote (weighted by `idf` when given, so a
         rare word such as 'bridge' counts more than 'Korea'), and, when the sentence adds words the question
         did not have, the share of those new words: the new information must be backed too. A name the
-        question did not give must stand in the quote's main sentence; one it did, in the quote's passage
-        (`context`), where 'Washington' also stands for 'the U.S.', 'Pyongyang' for 'North Korea', ...
+        question did not give must stand in the quote's main sentence; one it did, in the chunk the quote
+        comes from (`context`), where 'Washington' also stands for 'the U.S.', 'Pyongyang' for 'North Korea', ...
         0 when the sentence has a number that neither the quote nor the article's date holds (a sentence
         may restate the year or day of the article it cites).
         """
@@ -272,7 +280,12 @@ class CitationChecker:
             terms = self.analyzer.term_set(name)
             if not terms or _month_in(name, quote):
                 continue
-            if not terms <= (around if name in given else core):
+            if name in given:
+                # 'Kim Jong Un' from the question is there when the chunk says 'Kim'
+                full = next((g for g in _name_runs(question) if name in g), {name})
+                if not any(self.analyzer.term_set(w) <= around for w in full):
+                    return 0.0
+            elif not terms <= core:
                 return 0.0
         if not roles_match(self.analyzer, sentence, quote):
             return 0.0
@@ -280,7 +293,9 @@ class CitationChecker:
         def weight(terms: set[str]) -> float:
             return sum(idf(t) for t in terms) if idf else float(len(terms))
 
-        backed = have | dated  # a sentence may restate the year or month of the article it cites
+        # a sentence may restate the year or month of the article it cites, and the question's own words
+        # when the quote's chunk has them ('the working group' the quote calls 'the group')
+        backed = have | dated | (self.analyzer.term_set(question) & self.analyzer.term_set(context))
         score = weight(words & backed) / (weight(words) or 1.0)
         novel = words - self.analyzer.term_set(question)
         if question and novel:
@@ -312,7 +327,7 @@ class CitationChecker:
         for i in indices:
             for a, b in self.candidate_quotes(passages[i]):
                 quote, p = passages[i].text[a:b], passages[i]
-                score = self.support(sentence, quote, p.published, question, idf, p.text)
+                score = self.support(sentence, quote, p.published, question, idf, p.context or p.text)
                 score -= 0.001 * (b - a) / 1000  # among equals, the shorter quote
                 if best is None or score > best[0]:
                     best = (score, i, (a, b))
