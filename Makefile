@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install index run test lint unit integration bench eval clean browser eval-gate
+.PHONY: install index run test lint unit integration bench bench-quick eval clean browser eval-gate
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +25,8 @@ run: index
 	$(BIN)/assistant serve
 
 lint: install
-	$(BIN)/ruff check assistant tests
-	$(BIN)/ruff format --check assistant tests
+	$(BIN)/ruff check assistant tests benchmarks
+	$(BIN)/ruff format --check assistant tests benchmarks
 	$(BIN)/mypy assistant
 
 unit: install
@@ -43,8 +43,14 @@ test: lint browser
 clean:
 	rm -rf $(VENV) vectorstore/* .pytest_cache .mypy_cache .ruff_cache
 
-bench: index
+# Latency, retrieval at scale, ingestion, memory and concurrent load (~25 min on 2 cores; run it on a quiet
+# machine). Throw-away stores in a temp folder; writes benchmarks/results.json and benchmarks/RESULTS.md.
+bench: install
 	$(BIN)/python benchmarks/bench.py
+
+# The same at small sizes with few repeats (~6 min): a smoke run, written to benchmarks/results/quick/.
+bench-quick: install
+	$(BIN)/python benchmarks/bench.py --quick
 
 eval: index
 	$(BIN)/assistant eval --baseline

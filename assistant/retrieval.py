@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -16,6 +17,12 @@ from assistant.lexical import Analyzer, idf_function
 from assistant.store import Store
 
 _DUPLICATE_JACCARD = 0.8
+# Filtered dense search: take the nearest chunks unfiltered and keep those the filter admits (Chroma's own
+# metadata filter scans every record: ~0.5 s at 100k chunks). Ask for enough to expect OVERFETCH times the
+# candidates needed at the filter's share of the index, at most MAX_OVERFETCH; else, or when too few
+# survive, fall back to Chroma's filtered query.
+_OVERFETCH = 2.0
+_MAX_OVERFETCH = 1000
 
 
 @dataclass(frozen=True)
@@ -58,6 +65,48 @@ class Filters:
         if self.since and published < iso_to_int(self.since):
             return False
         return not (self.until and published > iso_to_int(self.until))
+
+
+class MetadataColumns:
+    """The filterable metadata of many chunks as numpy columns: `mask(filters)` is `matches` for all at once."""
+
+    def __init__(self, metas: Sequence[dict[str, Any]]) -> None:
+        self.outlet_codes: dict[str, int] = {}
+        outlets = [meta.get("outlet") for meta in metas]
+        self.outlet = np.fromiter(
+            (-1 if o is None else self.outlet_codes.setdefault(str(o), len(self.outlet_codes)) for o in outlets),
+            dtype=np.int32,
+            count=len(metas),
+        )
+        self.published = np.fromiter(
+            (int(meta.get("published_int", 0)) for meta in metas), dtype=np.int64, count=len(metas)
+        )
+        self._masks: dict[tuple[Any, ...], np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return len(self.published)
+
+    def mask(self, filters: Filters) -> np.ndarray | None:
+        """Boolean array: which chunks the filters admit (None when no filter is set)."""
+        if not filters.active:
+            return None
+        key = (tuple(filters.outlets), filters.since, filters.until)
+        cached = self._masks.get(key)
+        if cached is not None:
+            return cached
+        mask = np.ones(len(self), dtype=bool)
+        if filters.outlets:
+            codes = [self.outlet_codes[o] for o in filters.outlets if o in self.outlet_codes]
+            mask &= np.isin(self.outlet, np.asarray(codes, dtype=np.int32))
+        if filters.since:
+            mask &= self.published >= iso_to_int(filters.since)
+        if filters.until:
+            mask &= self.published <= iso_to_int(filters.until)
+        mask.flags.writeable = False
+        if len(self._masks) >= 32:  # a handful of filters in use at a time: keep the cache small
+            self._masks.clear()
+        self._masks[key] = mask
+        return mask
 
 
 @dataclass(frozen=True)
@@ -104,6 +153,8 @@ class _LexicalIndex:
 
     def __post_init__(self) -> None:
         self.idf = idf_function(self.terms)
+        self.position = {chunk_id: i for i, chunk_id in enumerate(self.ids)}
+        self.columns = MetadataColumns(self.metas)
 
 
 class HybridRetriever:
@@ -150,7 +201,7 @@ class HybridRetriever:
             return []
         fetch = max(self.settings.fetch_k, k)
         lexical = self._bm25_ranking(index, query, fetch, filters)
-        dense = self._dense_ranking(query if vector is None else vector, fetch, filters)
+        dense = self._dense_ranking(index, query if vector is None else vector, fetch, filters)
         fused: dict[str, float] = {}
         dense_ids = [chunk_id for chunk_id, _ in dense]
         for weight, ranking in (
@@ -159,7 +210,7 @@ class HybridRetriever:
         ):
             for rank, chunk_id in enumerate(ranking):
                 fused[chunk_id] = fused.get(chunk_id, 0.0) + weight / (self.settings.rrf_k + rank + 1)
-        position = {chunk_id: i for i, chunk_id in enumerate(index.ids)}
+        position = index.position
         similarity = dict(dense)
         passages: list[Passage] = []
         kept_terms: list[set[str]] = []
@@ -191,18 +242,46 @@ class HybridRetriever:
         if not terms:
             return []
         scores = np.asarray(index.bm25.get_scores(terms), dtype=float)
-        if filters.active:
-            mask = np.fromiter((filters.matches(m) for m in index.metas), dtype=bool, count=len(index.metas))
+        mask = index.columns.mask(filters)
+        if mask is not None:
             scores = np.where(mask, scores, 0.0)
         k = min(k, len(scores))
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top])]
         return [index.ids[i] for i in top if scores[i] > 0]
 
-    def _dense_ranking(self, query: str | Sequence[float], k: int, filters: Filters) -> list[tuple[str, float]]:
+    def _dense_ranking(
+        self, index: _LexicalIndex, query: str | Sequence[float], k: int, filters: Filters
+    ) -> list[tuple[str, float]]:
         vector = self.store.embeddings.embed_query(query) if isinstance(query, str) else query
-        hits = self.store.dense_search(vector, k, filters.where())
+        mask = index.columns.mask(filters)
+        if mask is None:
+            hits = self.store.dense_search(vector, k)
+        else:
+            hits = self._filtered_dense(index, vector, k, filters, mask)
         return [(chunk_id, 1.0 - distance) for chunk_id, distance in hits]
+
+    def _filtered_dense(
+        self, index: _LexicalIndex, vector: Sequence[float], k: int, filters: Filters, mask: np.ndarray
+    ) -> list[tuple[str, float]]:
+        """The k nearest chunks the filters admit: post-filtered nearest overall, else Chroma's filtered query.
+
+        If at least k of the n nearest chunks pass the filter, they are the k nearest that pass.
+        """
+        admitted = int(mask.sum())
+        if admitted == 0:
+            return []
+        n = min(len(index.ids), math.ceil(k * len(index.ids) / admitted * _OVERFETCH))
+        if n <= _MAX_OVERFETCH:
+            hits = self.store.dense_search(vector, n)
+            kept = [
+                (chunk_id, distance)
+                for chunk_id, distance in hits
+                if (i := index.position.get(chunk_id)) is not None and mask[i]
+            ]
+            if len(kept) >= k or len(hits) < n or n == len(index.ids):
+                return kept[:k]
+        return self.store.dense_search(vector, k, filters.where())
 
 
 def _rank_of(ranking: list[str], chunk_id: str) -> int | None:
