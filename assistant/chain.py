@@ -367,22 +367,27 @@ class AnswerChain:
         selector: EvidenceSelector,
         vector: Sequence[float],
         least: float,
+        also: str = "",
     ) -> Citation | None:
         """The passage sentence that best answers the question, as citation [1], or None.
 
-        Only a sentence holding at least `least` of the question's words, adding something to them, of the
-        kind the question asks for (`answers_kind`), and naming no post 'to X' the question does not.
+        Only a sentence holding at least `least` of the question's words (or of `also`'s: a compound part
+        without the names borrowed for it), adding something to them, of the kind the question asks for
+        (`answers_kind`), and naming no post 'to X' the question does not.
         """
         if least > 1:
             return None
         q_terms = self.analyzer.term_set(question)
+        also_terms = self.analyzer.term_set(also) if also else set()
         best: tuple[float, int, int, int] | None = None
         for i, p in enumerate(passages):
             spans = split_sentences(p.text)
             sims = self._similarities(vector, [sp.text for sp in spans])
             for sp, sim in zip(spans, sims, strict=True):
                 lexical = selector.coverage(q_terms, sp.text)
-                if lexical < least or not answers_kind(question, sp.text):
+                if also_terms:
+                    lexical = max(lexical, selector.coverage(also_terms, sp.text))
+                if lexical < least or not answers_kind(also or question, sp.text):
                     continue
                 if not roles_match(self.analyzer, question, sp.text):
                     continue
@@ -443,7 +448,7 @@ class AnswerChain:
             missing = sorted(named(question) - named(part))
             query = f"{part} {' '.join(missing)}".strip()
             vector = self.embeddings.embed_query(query)
-            found = self._best_sentence(query, passages, selector, vector, least)
+            found = self._best_sentence(query, passages, selector, vector, least, also=part)
             if found is None or any(
                 (c.source, c.start, c.end) == (found.source, found.start, found.end) for c in citations
             ):

@@ -101,6 +101,7 @@ def join_sentences(sentences: Sequence[CheckedSentence]) -> str:
 _YES_NO = re.compile(r"^\s*(is|are|was|were|did|does|do|has|have|had|can|could|will|would|should)\b", re.IGNORECASE)
 _PRONOUN_LEAD = re.compile(r"^\W*(he|she|they|it|his|her|their|its|this|that|these|those|the group)\b", re.IGNORECASE)
 _CLEARLY_BETTER = 0.15  # re-point a citation when another passage supports the sentence this much better
+_MIN_ANCHOR = 0.3  # least (IDF-weighted) share of a sentence's question words its quote must itself hold
 _PASSAGE_WORD = re.compile(r"\(?\b(?:see |in |from )?(?:the )?passages? \[?(\d+)\]?\)?", re.IGNORECASE)
 _LEAD_IN = re.compile(
     r",?\s*\b(?:as (?:stated|mentioned|noted|reported|shown|indicated) in|according to|see)\s*(?=\[\d)",
@@ -297,9 +298,15 @@ class CitationChecker:
         # when the quote's chunk has them ('the working group' the quote calls 'the group')
         backed = have | dated | (self.analyzer.term_set(question) & self.analyzer.term_set(context))
         score = weight(words & backed) / (weight(words) or 1.0)
-        novel = words - self.analyzer.term_set(question)
+        q_terms = self.analyzer.term_set(question)
+        novel = words - q_terms
         if question and novel:
             score = min(score, weight(novel & backed) / (weight(novel) or 1.0))
+        # the quote itself must tie the new fact to what was asked, not just sit in the same chunk
+        # (a dateline 'SEOUL, Jul 2' does not say where the bridge in the photo is)
+        asked = words & q_terms
+        if question and novel and asked and weight(asked & have) < _MIN_ANCHOR * weight(asked):
+            return 0.0
         return score
 
     def _core_terms(self, words: set[str], quote: str) -> set[str]:

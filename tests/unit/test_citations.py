@@ -229,3 +229,14 @@ def test_whose_post_it_is_must_match_too() -> None:
     assert roles_match(
         analyzer, "South Korean Vice Minister Jeong Yeon-doo will attend.", source
     )  # not stated, not contradicted
+
+
+def test_a_dateline_does_not_back_a_fact_about_the_photo(checker: CitationChecker) -> None:
+    herald = passage_from("004_9b0f2f2dea799358.txt", "SEOUL, Jul 2, 2020", 120)
+    herald = Passage(**{**herald.__dict__, "context": load_document(SEOUL_SOURCE).text})
+    question = "In which South Korean city is the Unification Bridge pictured in the Korea Herald story?"
+    result = checker.check("The Unification Bridge is pictured in Seoul, South Korea [1].", [herald], question)
+    assert result.sentences == []
+
+
+SEOUL_SOURCE = SEEDS / "004_9b0f2f2dea799358.txt"
