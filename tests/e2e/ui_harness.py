@@ -70,7 +70,7 @@ class Director:
         prompt = str(messages[-1].content)
         self.prompts.append(prompt)
         if "Follow-up question:" in prompt:
-            follow_up = prompt.split("Follow-up question:", 1)[1]
+            follow_up = prompt.rsplit("Follow-up question:", 1)[1]  # the last one: the prompt has an example
             return next((q for word, q in REWRITES if word in follow_up), follow_up.strip())
         if self.queued:
             reply = self.queued.pop(0)
