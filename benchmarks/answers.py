@@ -27,7 +27,18 @@ from benchmarks.common import QUESTIONS, Workbench, bench_settings, log, peak_rs
 
 CHAINS = ("ours", "baseline")
 COLD_RUNS = 3
-WARM_ROUNDS = 3
+# Each question is asked once per chain: the model's RAM prompt cache restores a whole prompt it has seen,
+# so a repeated question would be answered from cache (0.1 s to the first token) and say nothing about speed.
+ANSWER_QUESTIONS = (
+    *QUESTIONS,
+    "What did Harry Harris say about inter-Korean cooperation?",
+    "Where was the second Trump-Kim summit going to be held?",
+    "What did Kang Kyung-wha say the U.S. was willing to do if talks resumed?",
+    "Who is Jeong Yeon-doo?",
+    "What did North Korea call the working group?",
+    "Which delegation did Vietnam send to Pyongyang?",
+)
+WARM_UP = "What is the working group for?"  # the first, unmeasured question of each chain
 METRICS = ("first_token_s", "total_s", "prompt_tokens", "cached_tokens", "completion_tokens", "gen_tok_s")
 
 
@@ -126,9 +137,10 @@ def _open(store: Path, work_dir: Path) -> tuple[Any, Any, UsageMeter, dict[str, 
 
 
 def _ask(chain: str, ask: Callable[[str], Any], meter: UsageMeter, index: int) -> dict[str, Any]:
+    """Ask ANSWER_QUESTIONS[index] (-1: the warm-up question) through one chain and record it."""
     meter.reset()
     started = time.perf_counter()
-    answer = ask(QUESTIONS[index])
+    answer = ask(ANSWER_QUESTIONS[index] if index >= 0 else WARM_UP)
     return answer_record(chain, index, answer, time.perf_counter() - started, list(meter.calls))
 
 
@@ -153,15 +165,15 @@ def cold_worker(store: Path, work_dir: Path, chain: str) -> dict[str, Any]:
 def warm_worker(store: Path, work_dir: Path, quick: bool) -> dict[str, Any]:
     """In one process: load once, then each fixed question through both chains, back to back."""
     assistant, llm, meter, asks = _open(store, work_dir)
-    questions = range(2) if quick else range(len(QUESTIONS))
-    rounds = 1 if quick else WARM_ROUNDS
+    questions = range(2) if quick else range(len(ANSWER_QUESTIONS))
+    rounds = 1
     records: list[dict[str, Any]] = []
     try:
         t = time.perf_counter()
         assistant.warm()
         warm_s = time.perf_counter() - t
         for chain in CHAINS:  # the first answer of each chain is not measured
-            _ask(chain, asks[chain], meter, len(QUESTIONS) - 1)
+            _ask(chain, asks[chain], meter, -1)
         for r in range(rounds):
             for i in questions:
                 for chain in CHAINS if (r + i) % 2 == 0 else CHAINS[::-1]:
@@ -246,7 +258,7 @@ def run(bench: Workbench) -> dict[str, Any]:
     return {
         "method": __doc__.split("\n\n", 1)[1].replace("\n", " ").strip() if __doc__ else "",
         "model": warm["model"],
-        "questions": list(QUESTIONS[:2] if bench.quick else QUESTIONS),
+        "questions": list(ANSWER_QUESTIONS[:2] if bench.quick else ANSWER_QUESTIONS),
         "cold": {"runs": cold, "summary": cold_summary},
         "warm": {
             "summary": summarize_records(warm["records"]),

@@ -335,3 +335,9 @@ def test_args() -> None:
     assert args.quick and args.only == ["retrieval", "load"] and args.worker is None
     with pytest.raises(SystemExit):
         bench.parse_args(["--only", "everything"])
+
+
+def test_warm_questions_are_never_repeated() -> None:
+    # a repeated prompt is restored whole from the model's RAM cache: it would time the cache, not the chain
+    assert len(set(answers.ANSWER_QUESTIONS)) == len(answers.ANSWER_QUESTIONS)
+    assert answers.WARM_UP not in answers.ANSWER_QUESTIONS
