@@ -3,8 +3,9 @@
 Cold: a fresh process per run opens the seed store, asks the first question and reports it (model,
 embeddings and BM25 are loaded inside that first answer; the model file is in the OS page cache after
 the first run). Warm: one process loads everything once, answers one unmeasured question with each
-chain, then asks each fixed question of each round with both chains back to back, alternating which
-goes first, so a change in the machine's load hits both alike. The model's prompt cache in RAM keeps
+chain, then asks each of 12 distinct questions once with both chains back to back, alternating which
+goes first, so a change in the machine's load hits both alike (no question is repeated: the model would
+restore a repeated prompt whole from its RAM cache). The model's prompt cache in RAM keeps
 each chain's prompt prefix across the alternation (see cached tokens in the raw records), as it would
 in a long-running app. Times run from the question to the first streamed token and to the final (for
 ours: checked) answer. Prompt and generated token counts are the model's own (usage metadata; prompt
