@@ -13,7 +13,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import Runnable, RunnableGenerator, RunnableLambda
 
-from assistant.chunking import split_sentences
+from assistant.chunking import Span, split_sentences
 from assistant.citations import (
     CheckedSentence,
     CheckResult,
@@ -27,12 +27,16 @@ from assistant.evidence import (
     Evidence,
     EvidenceSelector,
     answers_kind,
+    in_time,
+    is_attribution,
     is_follow_up,
     is_steering,
     is_time_sensitive,
     merge_passages,
     named,
+    part_query,
     split_compound,
+    years,
 )
 from assistant.lexical import STOPWORDS, Analyzer
 from assistant.llm import LLMUnavailableError, describe_llm_error
@@ -62,6 +66,7 @@ _LOWER_LEADS = frozenset(
 )
 _SENTENCE_CACHE = 20_000  # sentence vectors kept per process
 _MIN_RELATED = 0.3  # least lexical evidence for passages to be offered as related facts in a refusal
+_YEAR_CHUNKS = 2  # chunks of the named year added to a compound part's retrieval
 _PART_COVERED = 0.5  # share of a compound question part's words an answer must hold to count as answering it
 
 
@@ -324,12 +329,12 @@ class AnswerChain:
         chunk_lists: list[list[Passage]] = []
         groups: list[list[Passage]] = []
         strengths: list[float] = []
-        for i, part in enumerate(parts):
-            missing = sorted(named(question) - named(part))
-            query = f"{part} {' '.join(missing)}" if i and missing else part
+        for i in range(len(parts)):
+            query = part_query(question, parts, i)
             vector = self.embeddings.embed_query(query)
             chunks = self.retriever.search(query, self.settings.top_k, filters, vector)
-            evidence = self._evidence(selector, query, chunks, vector, per_part)
+            chunks += self._of_years(query, vector, filters, chunks)
+            evidence = self._evidence(selector, query, chunks, vector, per_part, focus=parts[i])
             chunk_lists.append(chunks)
             groups.append(evidence.passages)
             strengths.append(evidence.strength)
@@ -343,6 +348,23 @@ class AnswerChain:
                     chunks.append(found[rank])
         return chunks, Evidence(merge_passages(groups), max(strengths, default=0.0), [])
 
+    def _of_years(
+        self, query: str, vector: Sequence[float], filters: Filters | None, found: list[Passage]
+    ) -> list[Passage]:
+        """The best chunks published in the years a part names ('... in December 2025?') not yet `found`.
+
+        'Who holds that role in 2025?' needs the 2025 article even when older ones share more of its words.
+        """
+        wanted = sorted(years(query))
+        if not wanted or (filters and (filters.since or filters.until)):
+            return []
+        dated = Filters(
+            outlets=filters.outlets if filters else (), since=f"{wanted[0]}-01-01", until=f"{wanted[-1]}-12-31"
+        )
+        have = {c.id for c in found}
+        extra = self.retriever.search(query, _YEAR_CHUNKS, dated, vector)
+        return [c for c in extra if c.id not in have]
+
     def _evidence(
         self,
         selector: EvidenceSelector,
@@ -350,6 +372,7 @@ class AnswerChain:
         chunks: list[Passage],
         vector: Sequence[float],
         max_sentences: int,
+        focus: str = "",
     ) -> Evidence:
         return selector.select(
             query,
@@ -358,6 +381,7 @@ class AnswerChain:
             self.settings.max_passage_tokens,
             self.count_tokens,
             lambda texts: self._similarities(vector, texts),
+            focus=focus if focus != query else "",
         )
 
     def _best_sentence(
@@ -379,14 +403,21 @@ class AnswerChain:
             return None
         q_terms = self.analyzer.term_set(question)
         also_terms = self.analyzer.term_set(also) if also else set()
+        wanted = years(also or question)
         best: tuple[float, int, int, int] | None = None
         for i, p in enumerate(passages):
             spans = split_sentences(p.text)
             sims = self._similarities(vector, [sp.text for sp in spans])
-            for sp, sim in zip(spans, sims, strict=True):
-                lexical = selector.coverage(q_terms, sp.text)
+            for k, (sp, sim) in enumerate(zip(spans, sims, strict=True)):
+                if k + 1 < len(spans) and is_attribution(spans[k + 1].text):
+                    # 'The ministry said talks are underway. Spokesperson Park Il made these comments ...'
+                    sp = Span(sp.start, spans[k + 1].end, p.text[sp.start : spans[k + 1].end])
+                if wanted and not in_time(p, sp.text, wanted):
+                    continue  # 'who holds it in 2025?' is not answered by a 2020 article
+                dated = f"{sp.text} {human_date(p.published)}" if p.published else sp.text
+                lexical = selector.coverage(q_terms, dated)
                 if also_terms:
-                    lexical = max(lexical, selector.coverage(also_terms, sp.text))
+                    lexical = max(lexical, selector.coverage(also_terms, dated))
                 if lexical < least or not answers_kind(also or question, sp.text):
                     continue
                 if not roles_match(self.analyzer, question, sp.text):
@@ -442,11 +473,10 @@ class AnswerChain:
         answer_terms = self.analyzer.term_set(" ".join(s.text for s in checked.sentences))
         sentences, citations = list(checked.sentences), list(checked.citations)
         added: list[str] = []
-        for part in parts:
+        for i, part in enumerate(parts):
             if selector.coverage(self.analyzer.term_set(part), " ".join(sorted(answer_terms))) >= _PART_COVERED:
                 continue
-            missing = sorted(named(question) - named(part))
-            query = f"{part} {' '.join(missing)}".strip()
+            query = part_query(question, parts, i)
             vector = self.embeddings.embed_query(query)
             found = self._best_sentence(query, passages, selector, vector, least, also=part)
             if found is None or any(

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 from assistant.chunking import split_sentences
-from assistant.evidence import named
+from assistant.evidence import is_attribution, named
 from assistant.lexical import Analyzer
 from assistant.retrieval import Passage
 
@@ -310,15 +310,21 @@ class CitationChecker:
         return score
 
     def _core_terms(self, words: set[str], quote: str) -> set[str]:
-        """Terms of the quote sentence sharing most words with the claim (with its lead-in if it opens on a pronoun)."""
+        """Terms of the quote sentence sharing most words with the claim.
+
+        With its lead-in when it opens on a pronoun, and with the next sentence when that one says who said it.
+        """
         spans = split_sentences(quote)
         if len(spans) < 2:
             return self.analyzer.term_set(quote)
         sets = [self.analyzer.term_set(sp.text) for sp in spans]
         i = max(range(len(sets)), key=lambda k: len(words & sets[k]))
+        core = sets[i]
         if i and _PRONOUN_LEAD.match(spans[i].text):
-            return sets[i] | sets[i - 1]
-        return sets[i]
+            core = core | sets[i - 1]
+        if i + 1 < len(spans) and is_attribution(spans[i + 1].text):
+            core = core | sets[i + 1]  # '... Spokesperson Park Il made these comments' says whose words they are
+        return core
 
     def best_quote(
         self,

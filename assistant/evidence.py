@@ -22,7 +22,16 @@ _TIME_SENSITIVE = re.compile(
     re.IGNORECASE,
 )
 _ATTRIBUTION = re.compile(r"\b(these|those|the|his|her|their|such) (comments?|remarks?|statements?)\b", re.IGNORECASE)
+_KIND_BONUS = 0.05  # evidence score added to a sentence holding the kind of thing asked for
+_YEAR_BONUS = 0.1  # evidence score added to a sentence of the year the question names
+_YEAR = re.compile(r"\b(?:19|20)\d{2}\b")
+_ANAPHOR = re.compile(r"\b(it|its|he|she|him|his|her|they|them|their|that|this|those|these|the same)\b", re.IGNORECASE)
 _PRONOUN_START = re.compile(r"^(He|She|They|It|This|That|These|Those|His|Her|Their|The effort|The group)\b")
+
+
+def is_attribution(sentence: str) -> bool:
+    """True for a sentence that says who said the one before ('Spokesperson Park Il made these comments')."""
+    return bool(_ATTRIBUTION.search(sentence))
 
 
 def is_steering(question: str) -> bool:
@@ -109,20 +118,33 @@ class EvidenceSelector:
         budget_tokens: int,
         count_tokens: Callable[[str], int],
         similarity: Callable[[list[str]], list[float]] | None = None,
+        focus: str = "",
     ) -> Evidence:
         """The best sentences (with a lead-in sentence where they start with a pronoun), grouped by chunk.
 
         A sentence scores by its IDF-weighted word overlap with the question, averaged with its embedding
-        similarity to the question when `similarity` is given (it catches paraphrases).
+        similarity to the question when `similarity` is given (it catches paraphrases). A sentence that holds
+        the kind of thing asked for (a name for 'who', a date for 'when': `answers_kind`) scores a little
+        more, and so does one of the year the question names (`in_time`). `focus`, when given, is the part of
+        the question that matters most (a compound part without the words it borrowed to be retrieved): a
+        sentence's word overlap is the better of its overlap with the question and with the focus.
         """
         q_terms = self.analyzer.term_set(question)
+        focus_terms = self.analyzer.term_set(focus) if focus else set()
+        asked_years = years(question)
         scored: list[tuple[float, int, int, int]] = []  # score, chunk index, sentence index, rank
         spans_by_chunk = [split_sentences(c.text) for c in chunks]
         flat = [(ci, si, span) for ci, spans in enumerate(spans_by_chunk) for si, span in enumerate(spans)]
         sims = similarity([span.text for _, _, span in flat]) if similarity and flat else [0.0] * len(flat)
         for (ci, si, span), sim in zip(flat, sims, strict=True):
             lexical = self.coverage(q_terms, span.text)
+            if focus_terms:
+                lexical = max(lexical, self.coverage(focus_terms, span.text))
             score = (lexical + max(sim, 0.0)) / 2 if similarity else lexical
+            if answers_kind(question, span.text):
+                score += _KIND_BONUS
+            if asked_years and in_time(chunks[ci], span.text, asked_years):
+                score += _YEAR_BONUS
             if lexical > 0 or sim > 0.3:
                 scored.append((score - 0.01 * ci, ci, si, ci))
         scored.sort(reverse=True)
@@ -135,7 +157,7 @@ class EvidenceSelector:
             wanted = {si}
             if _PRONOUN_START.match(spans_by_chunk[ci][si].text) and si > 0:
                 wanted.add(si - 1)
-            if si + 1 < len(spans_by_chunk[ci]) and _ATTRIBUTION.search(spans_by_chunk[ci][si + 1].text):
+            if si + 1 < len(spans_by_chunk[ci]) and is_attribution(spans_by_chunk[ci][si + 1].text):
                 wanted.add(si + 1)  # 'Spokesperson Park Il made these comments ...' says who said it
             new = wanted - chosen.get(ci, set())
             cost = sum(count_tokens(spans_by_chunk[ci][i].text) for i in new)
@@ -179,6 +201,40 @@ _COMPOUND = re.compile(r",?\s+and\s+(?=(?:what|who|whom|whose|where|when|which|w
 
 
 _BARE_WH = re.compile(r"^(what|who|whom|whose|where|when|which|why|how)$", re.IGNORECASE)
+
+
+def years(text: str) -> set[str]:
+    """The years a text names ('in 2019', 'the 2018 working group')."""
+    return set(_YEAR.findall(text))
+
+
+def in_time(passage: Passage, sentence: str, wanted: set[str]) -> bool:
+    """Whether a sentence speaks of one of the `wanted` years: its article was published then, or it names one."""
+    return (passage.published or "")[:4] in wanted or bool(years(sentence) & wanted)
+
+
+def part_query(question: str, parts: Sequence[str], i: int) -> str:
+    """What to search with for part `i` of a compound question.
+
+    A later part borrows the names of the whole question it lacks ('what was he ...' gets 'Biegun'). A part
+    that points back ('who holds that role in 2025?', 'where did it meet?') also borrows the words of the
+    parts before it, less their dates and question words, so it is searched as a question about the
+    ambassador, or the working group, and at its own date.
+    """
+    part = parts[i]
+    if i == 0:
+        return part
+    extra = sorted(n for n in named(question) - named(part) if not _DATE_LIKE.fullmatch(n))
+    if _ANAPHOR.search(part):
+        have = {w.lower() for w in re.findall(r"[\w.'’-]+", part)} | {w.lower() for w in extra}
+        for found in re.findall(r"[\w.'’-]+", " ".join(parts[:i])):
+            word = found.strip(".'’-")
+            low = word.lower()
+            if not word or low in have or low in STOPWORDS or _BARE_WH.match(word) or _DATE_LIKE.fullmatch(word):
+                continue
+            have.add(low)
+            extra.append(word)
+    return f"{part} {' '.join(extra)}".strip()
 
 
 def split_compound(question: str) -> list[str]:

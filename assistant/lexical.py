@@ -233,6 +233,10 @@ _SYNONYMS = {
     "worries": "concern",
     "worried": "concern",
     "fears": "concern",
+    "spokesman": "spokesperson",
+    "spokeswoman": "spokesperson",
+    "spokesmen": "spokesperson",
+    "spokespeople": "spokesperson",
     # month abbreviations: 'Feb. 15' matches 'February'
     "jan": "january",
     "feb": "february",

@@ -316,3 +316,21 @@ def test_prime_sends_the_fixed_prefix_once(make) -> None:
     asked = llm.history[1]
     # the question's prompt starts with exactly the primed prefix, so a prompt cache covers it
     assert [m.content for m in asked[:-1]] == [m.content for m in primed[:-1]]
+
+
+def test_a_part_is_completed_from_an_article_of_the_year_it_names_with_its_attribution(make) -> None:
+    def script(m: list[BaseMessage]) -> str:
+        n = passage_number(m, "Noh Kyu-duk")
+        return f"Noh Kyu-duk was the foreign ministry spokesperson commenting on coordination in November 2018 [{n}]."
+
+    a, _ = make(script)
+    ans = a.ask(
+        "Who was the foreign ministry spokesperson commenting on coordination in November 2018, "
+        "and who held that role in December 2025?"
+    )
+    assert ans.trace["completed_parts"] == ["who held that role in December 2025?"]
+    added = ans.citations[-1]
+    assert added.published.startswith("2025") and "Park Il" in added.quote  # the attribution sentence came along
+    assert "Park Il" in ans.text
+    for c in ans.citations:
+        assert load_document(SEEDS / c.source).text[c.start : c.end] == c.quote

@@ -240,3 +240,19 @@ def test_a_dateline_does_not_back_a_fact_about_the_photo(checker: CitationChecke
 
 
 SEOUL_SOURCE = SEEDS / "004_9b0f2f2dea799358.txt"
+
+
+def test_the_attribution_after_a_quote_may_name_the_speaker(checker: CitationChecker) -> None:
+    nation = passage_from("002_34619f7877ea231f.txt", "Spokesperson Park Il", width=400)
+    question = "Who was the foreign ministry spokesperson commenting on talks in December 2025?"
+    said = checker.check(
+        "Park Il was the foreign ministry spokesperson commenting on talks on a regular meeting [1].", [nation], question
+    )
+    assert said.sentences and "Park Il" in said.citations[0].quote
+    # a name from an unrelated neighbouring sentence is still not enough
+    other = checker.check(
+        "Kevin Kim was the foreign ministry spokesperson commenting on talks on a regular meeting [1].",
+        [nation],
+        question,
+    )
+    assert other.sentences == []

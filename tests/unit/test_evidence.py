@@ -130,3 +130,70 @@ def test_the_attribution_after_a_chosen_sentence_comes_with_it() -> None:
     )
     assert "Park Il" in " ".join(p.text for p in evidence.passages)
     assert "weather" not in " ".join(p.text for p in evidence.passages)
+
+
+def test_a_part_that_points_back_borrows_the_words_before_it_but_not_their_dates() -> None:
+    from assistant.evidence import part_query
+
+    q = (
+        "Who represented the U.S. as ambassador in Seoul in the August 2020 talks, "
+        "and who holds that role in the December 2025 report?"
+    )
+    parts = split_compound(q)
+    assert part_query(q, parts, 0) == parts[0]
+    later = part_query(q, parts, 1)
+    assert later.startswith(parts[1])
+    assert "ambassador" in later and "Seoul" in later and "represented" in later
+    assert "August" not in later and "2020" not in later and "Who" not in later.split("?")[1]
+    # a part that does not point back only borrows the names it lacks
+    q2 = "Who led Seoul's side opposite Stephen Biegun in 2018, and who leads the new channel in 2025?"
+    assert part_query(q2, split_compound(q2), 1) == "who leads the new channel in 2025? Biegun Seoul Stephen"
+
+
+def test_years_and_in_time() -> None:
+    from assistant.evidence import in_time, years
+    from assistant.retrieval import Passage
+
+    assert years("in the 2018 working group, and in December 2025?") == {"2018", "2025"}
+    assert years("twice a month, 1,200 troops") == set()
+    p = Passage(id="c", text="x", source="s", title="t", outlet="o", published="2020-08-19", start=0, end=1)
+    assert in_time(p, "Harris met Lee.", {"2020"})
+    assert in_time(p, "The group was set up in November 2018.", {"2018"})
+    assert not in_time(p, "Harris met Lee.", {"2025"})
+
+
+def test_a_sentence_of_the_asked_kind_and_year_is_preferred() -> None:
+    from assistant.evidence import EvidenceSelector
+    from assistant.lexical import Analyzer
+    from assistant.retrieval import Passage
+
+    def chunk(cid: str, text: str, published: str) -> Passage:
+        return Passage(
+            id=cid, text=text, source=cid, title="t", outlet="o", published=published, start=0, end=len(text)
+        )
+
+    old = chunk("a", "The ambassador in Seoul attended the talks.", "2020-08-19")
+    new = chunk("b", "Acting ambassador Kevin Kim will attend the talks.", "2025-12-12")
+    evidence = EvidenceSelector(Analyzer(), lambda t: 1.0).select(
+        "Who holds the ambassador role in the talks in 2025?", [old, new], 1, 500, lambda t: len(t.split())
+    )
+    assert [p.source for p in evidence.passages] == ["b"]
+
+
+def test_focus_lets_a_part_outweigh_the_words_it_borrowed() -> None:
+    from assistant.evidence import EvidenceSelector
+    from assistant.lexical import Analyzer
+    from assistant.retrieval import Passage
+
+    text = (
+        "The working group of the allies on North Korea was created to coordinate policy. "
+        "The group had its first meeting in Washington."
+    )
+    c = Passage(id="c", text=text, source="s", title="t", outlet="o", published="2018-11-22", start=0, end=len(text))
+    selector = EvidenceSelector(Analyzer(), lambda t: 1.0)
+    query = "where did it hold its first meeting? allies North Korea working group created"
+    count = lambda t: len(t.split())  # noqa: E731
+    plain = selector.select(query, [c], 1, 500, count)
+    focused = selector.select(query, [c], 1, 500, count, focus="where did it hold its first meeting?")
+    assert "created" in plain.passages[0].text
+    assert "Washington" in focused.passages[0].text
