@@ -246,7 +246,9 @@ def test_the_attribution_after_a_quote_may_name_the_speaker(checker: CitationChe
     nation = passage_from("002_34619f7877ea231f.txt", "Spokesperson Park Il", width=400)
     question = "Who was the foreign ministry spokesperson commenting on talks in December 2025?"
     said = checker.check(
-        "Park Il was the foreign ministry spokesperson commenting on talks on a regular meeting [1].", [nation], question
+        "Park Il was the foreign ministry spokesperson commenting on talks on a regular meeting [1].",
+        [nation],
+        question,
     )
     assert said.sentences and "Park Il" in said.citations[0].quote
     # a name from an unrelated neighbouring sentence is still not enough
