@@ -451,8 +451,7 @@ class AnswerChain:
         if citation is None:
             return None
         trace["extractive"] = "the model's answer could not be used; the best sentence is quoted instead"
-        body = " ".join(citation.quote.split())
-        return CheckResult([CheckedSentence(body, (1,))], [citation], [], [], False)
+        return CheckResult(quoted_sentences(citation), [citation], [], [], False)
 
     def _complete_parts(
         self,
@@ -485,7 +484,7 @@ class AnswerChain:
                 continue
             cite = replace(found, n=len(citations) + 1)
             citations.append(cite)
-            sentences.append(CheckedSentence(" ".join(cite.quote.split()), (cite.n,)))
+            sentences.extend(quoted_sentences(cite))
             answer_terms |= self.analyzer.term_set(cite.quote)
             added.append(part)
         if not added:
@@ -598,6 +597,11 @@ class AnswerChain:
             timings=timings,
             trace=trace,
         )
+
+
+def quoted_sentences(citation: Citation) -> list[CheckedSentence]:
+    """A quote given as the answer, each of its sentences carrying the citation's marker."""
+    return [CheckedSentence(" ".join(sp.text.split()), (citation.n,)) for sp in split_sentences(citation.quote)]
 
 
 def _short(text: str, limit: int) -> str:

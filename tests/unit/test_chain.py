@@ -334,3 +334,14 @@ def test_a_part_is_completed_from_an_article_of_the_year_it_names_with_its_attri
     assert "Park Il" in ans.text
     for c in ans.citations:
         assert load_document(SEEDS / c.source).text[c.start : c.end] == c.quote
+
+
+def test_a_quoted_answer_of_two_sentences_marks_each() -> None:
+    from assistant.chain import quoted_sentences
+    from assistant.citations import Citation, join_sentences
+
+    quote = "Talks on a regular meeting are underway. Spokesperson Park Il made these comments."
+    cite = Citation(2, "s.txt", "t", "NationPress", "2025-12-12", quote, 0, len(quote), "p", quote)
+    assert join_sentences(quoted_sentences(cite)) == (
+        "Talks on a regular meeting are underway [2]. Spokesperson Park Il made these comments [2]."
+    )
