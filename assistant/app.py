@@ -15,6 +15,7 @@ from assistant.config import Settings
 from assistant.embeddings import make_embeddings
 from assistant.ingest import Indexer, IngestReport
 from assistant.lexical import Analyzer
+from assistant.library import DocumentRecord
 from assistant.prompts import Prompts
 from assistant.retrieval import Filters, HybridRetriever
 from assistant.store import Store
@@ -125,9 +126,39 @@ class Assistant:
 
     # --- the index -----------------------------------------------------------------------------
 
-    def ingest(self, paths: Iterable[Path | str], progress: bool | None = None) -> IngestReport:
-        """Index files and folders incrementally; see IngestReport.summary()."""
-        return Indexer(self.store, self.settings, self.count_tokens, progress).ingest(Path(p) for p in paths)
+    def ingest(
+        self,
+        paths: Iterable[Path | str],
+        progress: bool | None = None,
+        *,
+        title: str | None = None,
+        outlet: str | None = None,
+        published: str | None = None,
+    ) -> IngestReport:
+        """Index files and folders incrementally; see IngestReport.summary().
+
+        `title`, `outlet` and `published` (a date) override what is read from every file given.
+        """
+        overrides = {k: v for k, v in {"title": title, "outlet": outlet, "published": published}.items() if v}
+        indexer = Indexer(self.store, self.settings, self.count_tokens, progress)
+        return indexer.ingest((Path(p) for p in paths), overrides)
+
+    def documents(self) -> list[DocumentRecord]:
+        """Every document in the library (title, outlet, date, how each was found, chunks, flags), by name."""
+        return sorted(self.store.library.all().values(), key=lambda r: r.source)
+
+    def remove_document(self, name: str) -> int:
+        """Remove one document from the index and the library; the chunks removed. KeyError if unknown.
+
+        A file that was uploaded through the UI is deleted too; any other file is left where it is.
+        """
+        record = self.store.library.get(name)
+        removed = Indexer(self.store, self.settings, self.count_tokens, False).remove(name)
+        if record is not None:
+            path = Path(record.path)
+            if path.is_relative_to(self.settings.upload_dir.resolve()) and path.is_file():
+                path.unlink()
+        return removed
 
     def close(self) -> None:
         """Release the store's lock and the model."""

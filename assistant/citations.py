@@ -35,6 +35,7 @@ class Citation:
     end: int
     passage_id: str
     context: str  # the passage the quote was found in, for display
+    also_reported_by: str = ""  # other outlets that published the same text ("; "-separated)
 
     @classmethod
     def from_passage(cls, n: int, passage: Passage, a: int = 0, b: int | None = None) -> Citation:
@@ -51,6 +52,7 @@ class Citation:
             end=passage.start + b,
             passage_id=passage.id,
             context=passage.context or passage.text,
+            also_reported_by=passage.also_reported_by,
         )
 
     def to_dict(self) -> dict[str, object]:

@@ -59,6 +59,31 @@ class Settings(BaseSettings):
     )
     embedding_batch_size: int = Field(64, ge=1, description="Chunks embedded per batch during ingestion.")
     max_file_mb: float = Field(10.0, gt=0, description="Files larger than this many MB are skipped on ingest.")
+    outlets_file: Path | None = Field(
+        None,
+        description="A YAML table of outlets of your own (same shape as assistant/lexicons/outlets.yaml), "
+        "merged over the packaged one: canonical names and their aliases.",
+    )
+    document_cues_file: Path | None = Field(
+        None,
+        description="A YAML file replacing assistant/lexicons/document_cues.yaml: the words that tell stamps, "
+        "credits, page controls and bylines in documents.",
+    )
+    syndication_threshold: float = Field(
+        0.8,
+        gt=0,
+        le=1,
+        description="Estimated Jaccard similarity (word 5-grams, MinHash) from which two paragraphs of different "
+        "documents are one syndicated text, indexed once.",
+    )
+    syndication_min_words: int = Field(
+        12, ge=3, description="Paragraphs shorter than this many words are never treated as syndicated copies."
+    )
+    upload_dir: Path = Field(
+        PROJECT_ROOT / "vectorstore" / "uploads",
+        description="Folder where files uploaded in the chat UI are kept (each upload in its own subfolder).",
+    )
+    max_upload_files: int = Field(50, ge=1, description="Most files accepted in one upload in the chat UI.")
 
     # --- language model -----------------------------------------------------------------------
     llm: str = Field(

@@ -14,11 +14,15 @@ from tqdm import tqdm
 
 from assistant.chunking import Chunk, chunk_text
 from assistant.config import Settings
-from assistant.corpus import SIDECAR_SUFFIX, Document, DocumentError, load_document
+from assistant.corpus import SIDECAR_SUFFIX, Document, DocumentError, DocumentReader, Parsed
+from assistant.lexicon import DocumentCues, OutletTable
+from assistant.library import DocumentRecord
+from assistant.lines import is_prose, normalised
 from assistant.store import Store
+from assistant.syndication import find_syndicated
 
 # Bump when cleaning or chunking changes in a way that changes chunk text: forces a rebuild.
-PIPELINE_VERSION = 2
+PIPELINE_VERSION = 3
 
 
 @dataclass
@@ -105,7 +109,7 @@ def discover(paths: Iterable[Path]) -> tuple[list[Path], list[Path], list[tuple[
 
 
 class Indexer:
-    """Brings the store in line with a set of files: adds, replaces and removes chunks."""
+    """Brings the store in line with a set of files: adds, replaces and removes chunks and library records."""
 
     def __init__(
         self,
@@ -113,93 +117,166 @@ class Indexer:
         settings: Settings,
         count_tokens: Callable[[str], int],
         progress: bool | None = None,
+        reader: DocumentReader | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
         self.count_tokens = count_tokens
         self.progress = progress
+        self.reader = reader or make_reader(settings)
 
-    @property
-    def _max_bytes(self) -> int:
-        return int(self.settings.max_file_mb * 1e6)
-
-    def ingest(self, paths: Iterable[Path]) -> IngestReport:
+    def ingest(self, paths: Iterable[Path], overrides: dict[str, str] | None = None) -> IngestReport:
+        """Index files and folders; `overrides` (title, outlet, published) apply to every file given."""
         started = time.perf_counter()
         report = IngestReport()
         files, folders, report.skipped = discover(paths)
-        documents = self._load(files, report)
+        given_overrides = {k: v for k, v in (overrides or {}).items() if v}
         with self.store.writing():
             fingerprint = index_fingerprint(self.settings)
             indexed = self.store.documents()
+            records = self.store.library.all()
             manifest = self.store.manifest
-            if indexed and manifest.get("fingerprint") != fingerprint["fingerprint"]:
-                documents = self._rebuild(indexed, documents, report)
+            known_paths = {s: i.path for s, i in indexed.items()} | {s: r.path for s, r in records.items()}
+            if (indexed or records) and manifest.get("fingerprint") != fingerprint["fingerprint"]:
+                report.rebuilt = True
+                self.store.reset()
                 indexed = {}
-            loaded = {d.source for d in documents}
+            given = self._parse(files, records, given_overrides, report)
+            names = {p.source for p in given}
+            others = self._parse(
+                [
+                    Path(p)
+                    for s, p in sorted(known_paths.items())
+                    if s not in names and s not in {f.name for f in files} and Path(p).is_file()
+                ],
+                records,
+                {},
+                report,
+            )
+            report.documents = len(given) + (len(others) if report.rebuilt else 0)
+            documents = self._corpus(given + others, report)
             report.skipped = [
                 (name, f"{reason} (its previously indexed version is kept)")
-                if name in indexed and name not in loaded
+                if (name in indexed or name in records) and name not in names and not report.rebuilt
                 else (name, reason)
                 for name, reason in report.skipped
             ]
-            changed = self._sync(documents, indexed, report)
-            changed |= self._remove_missing(indexed, folders, loaded, report)
+            overrides_of = {p.source: self._overrides(p.source, records, given_overrides if p.source in names else {})
+                            for p in given + others}
+            changed, chunk_counts = self._sync(documents, indexed, records, names, report)
+            changed |= self._remove_missing(indexed, records, folders, {d.source for d in documents}, report)
+            self.store.library.put(
+                [DocumentRecord.of(d, chunk_counts[d.source], overrides_of.get(d.source)) for d in documents]
+            )
             if changed or report.rebuilt or manifest.get("fingerprint") != fingerprint["fingerprint"]:
                 self.store.write_manifest(fingerprint, bump=changed)
             report.total_chunks = self.store.count()
-        report.documents = len(documents)
         report.seconds = time.perf_counter() - started
         return report
 
-    def _load(self, files: list[Path], report: IngestReport) -> list[Document]:
-        documents: dict[str, Document] = {}
+    def remove(self, source: str) -> int:
+        """Drop one document (its chunks and its record); the number of chunks removed. KeyError if unknown."""
+        with self.store.writing():
+            indexed = self.store.documents().get(source)
+            record = self.store.library.get(source)
+            if indexed is None and record is None:
+                raise KeyError(source)
+            ids = list(indexed.chunk_ids) if indexed else []
+            self.store.delete(ids)
+            self.store.library.delete([source])
+            self.store.write_manifest({}, bump=True)
+        return len(ids)
+
+    # --- reading ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def _overrides(source: str, records: dict[str, DocumentRecord], given: dict[str, str]) -> dict[str, str]:
+        """What the user said of a document: earlier overrides, updated by the ones given now."""
+        known = records[source].overrides if source in records else {}
+        return {**known, **given}
+
+    def _parse(
+        self,
+        files: list[Path],
+        records: dict[str, DocumentRecord],
+        overrides: dict[str, str],
+        report: IngestReport | None,
+    ) -> list[Parsed]:
+        parsed: dict[str, Parsed] = {}
         for path in files:
             try:
-                doc = load_document(path, max_bytes=self._max_bytes)
+                item = self.reader.parse(path, overrides=self._overrides(path.name, records, overrides))
             except DocumentError as exc:
-                report.skipped.append((path.name, str(exc)))
+                if report is not None:
+                    report.skipped.append((path.name, str(exc)))
                 continue
             except OSError as exc:
-                report.skipped.append((path.name, f"{path.name}: cannot be read ({exc.strerror})"))
+                if report is not None:
+                    report.skipped.append((path.name, f"{path.name}: cannot be read ({exc.strerror})"))
                 continue
-            if doc.source in documents:
-                other = documents[doc.source].path
-                report.skipped.append((path.name, f"{path}: same file name as {other}; rename one of them"))
+            if item.source in parsed:
+                if report is not None:
+                    other = parsed[item.source].path
+                    report.skipped.append((path.name, f"{path}: same file name as {other}; rename one of them"))
                 continue
-            documents[doc.source] = doc
-        return list(documents.values())
+            parsed[item.source] = item
+        return list(parsed.values())
 
-    def _rebuild(self, indexed: dict[str, Any], documents: list[Document], report: IngestReport) -> list[Document]:
-        """Drop the index and re-read every document it held whose file still exists."""
-        report.rebuilt = True
-        given = {d.source for d in documents}
-        for source, info in indexed.items():
-            path = Path(info.path)
-            if source not in given and path.is_file():
-                try:
-                    documents.append(load_document(path, max_bytes=self._max_bytes))
-                except DocumentError as exc:
-                    report.skipped.append((source, str(exc)))
-                except OSError as exc:
-                    report.skipped.append((source, f"{source}: cannot be read ({exc.strerror})"))
-        self.store.reset()
+    def _corpus(self, parsed: list[Parsed], report: IngestReport) -> list[Document]:
+        """What only the whole corpus shows: lines an outlet repeats across its pages, syndicated paragraphs."""
+        shared = shared_lines(parsed)
+        parsed = [self.reader.rejudge(p, shared.get(p.metadata.outlet, set())) for p in parsed]
+        kept = [[line if i not in p.chrome else "" for i, line in enumerate(p.lines)] for p in parsed]
+        order = [(not p.metadata.published, p.metadata.published, p.source) for p in parsed]
+        names = [f"{p.metadata.outlet or 'an unknown outlet'} ({p.source})" for p in parsed]
+        found = find_syndicated(
+            kept, order, names, self.settings.syndication_threshold, self.settings.syndication_min_words
+        )
+        documents: list[Document] = []
+        for d, p in enumerate(parsed):
+            also = tuple(sorted(names[o] for o in found.also_in.get(d, ())))
+            copy_of = parsed[found.copy_of[d]].source if d in found.copy_of else ""
+            try:
+                documents.append(self.reader.finish(p, found.dropped.get(d), also, copy_of))
+            except DocumentError as exc:
+                report.skipped.append((p.source, str(exc)))
         return documents
 
-    def _sync(self, documents: list[Document], indexed: dict[str, Any], report: IngestReport) -> bool:
+    # --- the store -------------------------------------------------------------------------------
+
+    def _sync(
+        self,
+        documents: list[Document],
+        indexed: dict[str, Any],
+        records: dict[str, DocumentRecord],
+        given: set[str],
+        report: IngestReport,
+    ) -> tuple[bool, dict[str, int]]:
         to_embed: list[tuple[Chunk, dict[str, Any]]] = []
         stale: list[str] = []
         relabel_ids: list[str] = []
         relabel_meta: list[dict[str, Any]] = []
+        counts: dict[str, int] = {}
         for doc in documents:
             doc_hash = _document_hash(doc)
             known = indexed.get(doc.source)
-            if known is not None and known.doc_hash == doc_hash:
-                report.unchanged += len(known.chunk_ids)
+            record = records.get(doc.source)
+            if known is not None and known.doc_hash == doc_hash or (
+                known is None and doc.copy_of and record is not None and record.copy_of == doc.copy_of
+            ):
+                counts[doc.source] = len(known.chunk_ids) if known else 0
+                if doc.source in given:
+                    report.unchanged += counts[doc.source]
                 continue
             report.documents_changed.append(doc.source)
-            chunks = chunk_text(
-                doc.text, doc.source, self.count_tokens, self.settings.chunk_size, self.settings.chunk_overlap
+            chunks = (
+                []
+                if doc.copy_of
+                else chunk_text(
+                    doc.text, doc.source, self.count_tokens, self.settings.chunk_size, self.settings.chunk_overlap
+                )
             )
+            counts[doc.source] = len(chunks)
             old_ids = set(known.chunk_ids) if known else set()
             for chunk in chunks:
                 meta = _chunk_metadata(doc, doc_hash, chunk)
@@ -216,7 +293,7 @@ class Indexer:
         report.updated += len(relabel_ids)
         report.unchanged += len(relabel_ids)
         report.removed += len(stale)
-        return bool(to_embed or stale or relabel_ids)
+        return bool(to_embed or stale or relabel_ids), counts
 
     def _embed_and_add(self, items: list[tuple[Chunk, dict[str, Any]]]) -> None:
         batch = self.settings.embedding_batch_size
@@ -230,25 +307,57 @@ class Indexer:
                 bar.update(len(part))
 
     def _remove_missing(
-        self, indexed: dict[str, Any], folders: list[Path], present: set[str], report: IngestReport
+        self,
+        indexed: dict[str, Any],
+        records: dict[str, DocumentRecord],
+        folders: list[Path],
+        present: set[str],
+        report: IngestReport,
     ) -> bool:
         """Drop documents whose file, inside a folder being ingested, no longer exists."""
         gone: list[str] = []
-        for source, info in indexed.items():
-            path = Path(info.path)
+        sources: list[str] = []
+        paths = {s: Path(i.path) for s, i in indexed.items()} | {s: Path(r.path) for s, r in records.items()}
+        for source, path in paths.items():
             if source in present or path.exists():
                 continue
             if any(path.is_relative_to(folder) for folder in folders):
-                gone.extend(info.chunk_ids)
+                if source in indexed:
+                    gone.extend(indexed[source].chunk_ids)
+                sources.append(source)
                 report.documents_removed.append(source)
         self.store.delete(gone)
+        self.store.library.delete(sources)
         report.removed += len(gone)
-        return bool(gone)
+        return bool(gone or sources)
+
+
+def make_reader(settings: Settings) -> DocumentReader:
+    """The document reader with the lexicons the settings name."""
+    cues = DocumentCues.load(settings.document_cues_file) if settings.document_cues_file else DocumentCues.load()
+    return DocumentReader(cues, OutletTable.load(settings.outlets_file), int(settings.max_file_mb * 1e6))
+
+
+def shared_lines(parsed: list[Parsed]) -> dict[str, set[str]]:
+    """Per outlet, the normalised non-prose lines that two or more of its documents print (page chrome)."""
+    seen: dict[str, dict[str, int]] = {}
+    for p in parsed:
+        outlet = p.metadata.outlet
+        if not outlet:
+            continue
+        title = normalised(p.metadata.title)
+        keys = {normalised(line) for line in p.lines if line.strip() and not is_prose(line.strip())} - {title}
+        counts = seen.setdefault(outlet, {})
+        for key in keys:
+            counts[key] = counts.get(key, 0) + 1
+    return {outlet: {k for k, n in counts.items() if n >= 2} for outlet, counts in seen.items()}
 
 
 def _document_hash(doc: Document) -> str:
     meta = doc.metadata
-    key = json.dumps([doc.text, meta.title, meta.outlet, meta.published, meta.byline, str(doc.path.resolve())])
+    key = json.dumps(
+        [doc.text, meta.title, meta.outlet, meta.published, meta.byline, str(doc.path.resolve()), doc.also_reported_by]
+    )
     return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
@@ -261,4 +370,5 @@ def _chunk_metadata(doc: Document, doc_hash: str, chunk: Chunk) -> dict[str, Any
         "start": chunk.start,
         "end": chunk.end,
         "tokens": chunk.tokens,
+        "also_reported_by": "; ".join(doc.also_reported_by),
     }

@@ -126,6 +126,7 @@ class Passage:
     dense_rank: int | None = None
     similarity: float = 0.0
     context: str = ""  # the whole chunk a trimmed passage was cut from (for showing a quote in its paragraph)
+    also_reported_by: str = ""  # other documents carrying the same (syndicated) text, "; "-separated
 
     @classmethod
     def from_record(cls, chunk_id: str, text: str, meta: dict[str, Any], **scores: Any) -> Passage:
@@ -138,6 +139,7 @@ class Passage:
             published=str(meta.get("published", "")),
             start=int(meta.get("start", 0)),
             end=int(meta.get("end", 0)),
+            also_reported_by=str(meta.get("also_reported_by", "")),
             **scores,
         )
 

@@ -10,12 +10,15 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from langchain_core.embeddings import Embeddings
 
 from assistant.config import Settings
+
+if TYPE_CHECKING:
+    from assistant.library import Library
 
 LOCK_FILE = ".assistant.lock"
 CONNECT_TIMEOUT_S = 5.0  # for a Chroma server's first answer
@@ -131,6 +134,7 @@ class Store:
         self.embeddings = embeddings
         self.location = settings.chroma_url or str(settings.persist_dir)
         self._lock: ProcessLock | None = None
+        self._library: Library | None = None
         if not settings.chroma_url:
             self._lock = ProcessLock(settings.persist_dir / LOCK_FILE, settings.lock_timeout_s)
             self._lock.acquire(fcntl.LOCK_SH)
@@ -140,6 +144,15 @@ class Store:
         except BaseException:
             self.close()
             raise
+
+    @property
+    def library(self) -> Library:
+        """The document records kept beside the chunks (opened on first use)."""
+        if self._library is None:
+            from assistant.library import Library
+
+            self._library = Library(self.client, self.settings.collection)
+        return self._library
 
     def _open_collection(self) -> Any:
         return self.client.get_or_create_collection(

@@ -281,9 +281,9 @@ def write_bad_files(folder: Path) -> dict[str, str]:
     (folder / "dump.txt").write_bytes(b"y" * 20_000_000)
     return {
         "empty.txt": "empty file",
-        "binary.txt": "binary file",
+        "binary.txt": "this is a PNG image, not a document",
         "latin1.txt": "not valid UTF-8",
-        "slides.pdf": "unsupported extension .pdf",
+        "slides.pdf": "not a readable PDF",
         "oneline.txt": "a single line of 150,000 characters",
         "dump.txt": "20.0 MB is over the 10 MB limit per file",
     }

@@ -1,0 +1,222 @@
+"""File formats: tell a file's type from its content and turn it into lines of text plus format metadata.
+
+Plain text and Markdown are read as they are (Markdown rendered and reduced to its text); HTML goes through
+trafilatura (main text, title, author, site name) and htmldate (publication date from the page's markup);
+PDF through pypdf's text layer.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass, field
+
+KINDS = ("text", "markdown", "html", "pdf")
+_HTML_SIGNS = re.compile(r"<!doctype html|<html[\s>]|<head[\s>]|<body[\s>]|<meta\s|<(?:p|div|article)[\s>]", re.I)
+_MARKDOWN_SIGNS = re.compile(r"^(?:#{1,6} \S|[-*] \S|\d+\. \S|> \S)|\[[^\]]+\]\([^)]+\)|\*\*\S", re.M)
+# Byte signatures of formats that are surely not documents (images, archives, office files, executables).
+_BINARY_SIGNATURES = {
+    b"\x89PNG": "a PNG image",
+    b"\xff\xd8\xff": "a JPEG image",
+    b"GIF8": "a GIF image",
+    b"PK\x03\x04": "a ZIP archive (or an Office file: save it as PDF, HTML or text)",
+    b"\x1f\x8b": "a gzip archive",
+    b"\x7fELF": "a program",
+    b"\xd0\xcf\x11\xe0": "an old Office file (save it as PDF, HTML or text)",
+}
+
+
+class FormatError(ValueError):
+    """The file's content cannot be read as a document; the message says why."""
+
+
+@dataclass(frozen=True)
+class Hint:
+    """One metadata value a format itself gave (a meta tag, the PDF's Title), and how it was found."""
+
+    value: str
+    method: str
+    confidence: float
+
+
+@dataclass(frozen=True)
+class Extracted:
+    """A file reduced to text: the kind read, the text (one block a line) and what the format said."""
+
+    kind: str
+    text: str
+    hints: dict[str, Hint] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+
+def sniff(data: bytes, suffix: str) -> str:
+    """The kind of a file by its content ('pdf', 'html', 'markdown', 'text'); FormatError for others."""
+    head = data[:2048]
+    if head.lstrip().startswith(b"%PDF-"):
+        return "pdf"
+    for signature, what in _BINARY_SIGNATURES.items():
+        if head.startswith(signature):
+            raise FormatError(f"this is {what}, not a document")
+    if suffix == ".pdf":
+        raise FormatError("named .pdf but it is not a PDF (no %PDF header)")
+    sample = head.decode("utf-8", errors="ignore")
+    if _HTML_SIGNS.search(sample):
+        return "html"
+    if suffix in (".md", ".markdown") or (suffix not in (".txt", ".text") and _MARKDOWN_SIGNS.search(sample)):
+        return "markdown"
+    return "text"
+
+
+def decode(data: bytes) -> str:
+    """Bytes to text with normalised line ends; FormatError for empty, binary or non-UTF-8 content."""
+    if not data.strip():
+        raise FormatError("empty file")
+    if b"\x00" in data:
+        raise FormatError("binary file (contains NUL bytes), not text")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise FormatError(f"not valid UTF-8 (byte {exc.start}); re-save it as UTF-8") from exc
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def extract(data: bytes, suffix: str) -> Extracted:
+    """Read a file's bytes as the kind its content shows."""
+    kind = sniff(data, suffix.lower())
+    if kind == "pdf":
+        return read_pdf(data)
+    text = decode(data)
+    if kind == "html":
+        return read_html(text)
+    if kind == "markdown":
+        return read_markdown(text)
+    return Extracted("text", text)
+
+
+# --- HTML ------------------------------------------------------------------------------------------
+
+
+def read_html(html: str) -> Extracted:
+    """Main text and metadata of a web page (trafilatura), its publication date from the markup (htmldate)."""
+    import htmldate
+    import trafilatura
+
+    doc = trafilatura.bare_extraction(
+        html, with_metadata=True, include_comments=False, include_tables=True, include_images=False, deduplicate=False
+    )
+    text = (getattr(doc, "text", None) or "").strip() if doc is not None else ""
+    notes: list[str] = []
+    if not text:
+        text = visible_text(html)  # a page trafilatura finds no article in (a list, a tiny page)
+        notes.append("no main article found: the page's visible text was used")
+    hints: dict[str, Hint] = {}
+    if doc is not None:
+        for key, attr in (("title", "title"), ("byline", "author"), ("outlet", "sitename")):
+            value = (getattr(doc, attr, None) or "").strip()
+            if value:
+                hints[key] = Hint(value, f"web page metadata ({attr})", 0.9)
+        host = (getattr(doc, "hostname", None) or "").strip()
+        if host:
+            hints["host"] = Hint(host, "web page address", 0.6)
+    published = htmldate.find_date(html, original_date=True, extensive_search=False, outputformat="%Y-%m-%d")
+    if published:
+        hints["published"] = Hint(published, "web page markup (htmldate, original date)", 0.9)
+    updated = htmldate.find_date(html, original_date=False, extensive_search=False, outputformat="%Y-%m-%d")
+    if updated and updated != published:
+        hints["updated"] = Hint(updated, "web page markup (htmldate, last modified)", 0.8)
+    footer = _footer_text(html)
+    if footer:
+        hints["footer"] = Hint(footer, "web page footer", 0.5)
+    return Extracted("html", text, hints, tuple(notes))
+
+
+def visible_text(html: str) -> str:
+    """Visible text of an HTML fragment, one block per line (scripts, styles and hidden parts dropped)."""
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(html, "html.parser")
+    for tag in soup(["script", "style", "noscript", "template", "head"]):
+        tag.decompose()
+    lines = (" ".join(line.split()) for line in soup.get_text("\n").splitlines())
+    return "\n".join(line for line in lines if line)
+
+
+def _footer_text(html: str) -> str:
+    """The text of the page's <footer> elements (where a copyright line names the publisher)."""
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(html, "html.parser")
+    parts = [" ".join(f.get_text(" ").split()) for f in soup.find_all("footer")]
+    return "\n".join(p for p in parts if p)
+
+
+# --- Markdown ----------------------------------------------------------------------------------------
+
+
+def read_markdown(text: str) -> Extracted:
+    """Markdown rendered (markdown-it) and reduced to its text, one block per line; the first heading is the title."""
+    from markdown_it import MarkdownIt
+
+    rendered = MarkdownIt("commonmark").render(text)
+    body = visible_text(rendered)
+    hints: dict[str, Hint] = {}
+    heading = re.search(r"^#\s+(.+?)\s*#*\s*$", text, re.M)
+    if heading:
+        hints["title"] = Hint(heading.group(1).strip(), "first Markdown heading", 0.9)
+    return Extracted("markdown", body, hints)
+
+
+# --- PDF -----------------------------------------------------------------------------------------------
+
+
+def read_pdf(data: bytes) -> Extracted:
+    """The text layer of a PDF, page after page; FormatError for an encrypted or image-only PDF."""
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted:
+            raise FormatError("the PDF is encrypted; save an unprotected copy")
+        pages = [page.extract_text() or "" for page in reader.pages]
+    except FormatError:
+        raise
+    except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
+        raise FormatError(f"not a readable PDF ({exc})") from exc
+    text = "\n".join(_pdf_page_lines(p) for p in pages).strip()
+    if not text:
+        raise FormatError(
+            f"the PDF has no text layer ({len(pages)} page(s) of images, e.g. a scan): run OCR on it first"
+        )
+    hints: dict[str, Hint] = {}
+    info = reader.metadata
+    title = str(info.title).strip() if info and info.title else ""
+    if title and not re.fullmatch(r"(?i)untitled|microsoft word.*|document\d*|.*\.(?:docx?|pdf)", title):
+        hints["title"] = Hint(title, "PDF document properties (Title)", 0.85)
+    author = str(info.author).strip() if info and info.author else ""
+    if author:
+        hints["byline"] = Hint(author, "PDF document properties (Author)", 0.6)
+    return Extracted("pdf", text, hints, (f"{len(pages)} page(s)",))
+
+
+def _pdf_page_lines(page: str) -> str:
+    """A page's text with the lines of one paragraph joined (a PDF breaks lines by layout, not by meaning).
+
+    A line as long as the page's longest lines was wrapped by the layout, so the next line continues it; so
+    does a lowercase line after one that ends no sentence. A page's first and last lines (running headers,
+    page numbers) are never joined, so cleaning can judge them alone.
+    """
+    lines = [" ".join(raw.split()) for raw in page.splitlines()]
+    width = max((len(line) for line in lines), default=0)
+    out: list[str] = []
+    for i, line in enumerate(lines):
+        prev = out[-1] if out else ""
+        if not line or not prev or i in (1, len(lines) - 1):  # a page's first and last lines stand alone
+            out.append(line)
+        elif prev.endswith("-") and line[:1].islower():
+            out[-1] = prev[:-1] + line
+        elif len(prev) >= 0.7 * width or (not re.search(r"[.!?:\"”’)]$", prev) and line[:1].islower()):
+            out[-1] = f"{prev} {line}"
+        else:
+            out.append(line)
+    return "\n".join(out)

@@ -1,0 +1,112 @@
+"""The library: one record per document (its metadata, how each field was found, flags, chunk count, the
+cleaned text and what the user said about it), kept in a Chroma collection beside the chunks."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from assistant.corpus import Document
+
+LIBRARY_SUFFIX = "__library"
+
+
+@dataclass
+class DocumentRecord:
+    """What the library knows of one document."""
+
+    source: str
+    path: str
+    kind: str
+    title: str
+    outlet: str
+    published: str
+    byline: str
+    updated: str
+    chunks: int
+    provenance: dict[str, str] = field(default_factory=dict)
+    confidence: dict[str, float] = field(default_factory=dict)
+    flags: list[str] = field(default_factory=list)
+    removed: dict[str, int] = field(default_factory=dict)  # reason -> lines removed
+    also_reported_by: list[str] = field(default_factory=list)
+    copy_of: str = ""
+    overrides: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    text: str = ""
+
+    @classmethod
+    def of(cls, doc: Document, chunks: int, overrides: dict[str, str] | None = None) -> DocumentRecord:
+        meta = doc.metadata
+        removed: dict[str, int] = {}
+        for r in doc.removals:
+            if r.reason != "blank line":
+                key = r.reason.split(":")[0] if r.reason.startswith("syndicated") else r.reason
+                removed[key] = removed.get(key, 0) + 1
+        return cls(
+            source=doc.source,
+            path=str(doc.path.resolve()),
+            kind=doc.kind,
+            title=meta.title,
+            outlet=meta.outlet,
+            published=meta.published,
+            byline=meta.byline,
+            updated=meta.updated,
+            chunks=chunks,
+            provenance=dict(meta.provenance),
+            confidence=dict(meta.confidence),
+            flags=doc.flags,
+            removed=removed,
+            also_reported_by=list(doc.also_reported_by),
+            copy_of=doc.copy_of,
+            overrides=dict(overrides or {}),
+            notes=list(doc.notes),
+            text=doc.text,
+        )
+
+    def to_dict(self, with_text: bool = False) -> dict[str, Any]:
+        out = asdict(self)
+        if not with_text:
+            out.pop("text")
+        return out
+
+
+class Library:
+    """The document records of one store (a second Chroma collection, so it works with a server too)."""
+
+    def __init__(self, client: Any, collection: str) -> None:
+        self.collection = client.get_or_create_collection(collection + LIBRARY_SUFFIX, embedding_function=None)
+
+    def all(self) -> dict[str, DocumentRecord]:
+        out: dict[str, DocumentRecord] = {}
+        offset = 0
+        while True:
+            got = self.collection.get(include=["documents"], limit=1000, offset=offset)
+            if not got["ids"]:
+                return out
+            for body in got["documents"]:
+                record = DocumentRecord(**json.loads(body))
+                out[record.source] = record
+            offset += len(got["ids"])
+
+    def get(self, source: str) -> DocumentRecord | None:
+        got = self.collection.get(ids=[source], include=["documents"])
+        return DocumentRecord(**json.loads(got["documents"][0])) if got["ids"] else None
+
+    def put(self, records: list[DocumentRecord]) -> None:
+        for i in range(0, len(records), 500):
+            part = records[i : i + 500]
+            self.collection.upsert(
+                ids=[r.source for r in part],
+                documents=[json.dumps(r.to_dict(with_text=True), ensure_ascii=False) for r in part],
+                metadatas=[{"title": r.title, "outlet": r.outlet, "published": r.published} for r in part],
+                embeddings=[[0.0] for _ in part],  # records are looked up by name, never by vector
+            )
+
+    def delete(self, sources: list[str]) -> None:
+        for i in range(0, len(sources), 500):
+            self.collection.delete(ids=sources[i : i + 500])
+
+    def clear(self) -> None:
+        ids = self.collection.get(include=[])["ids"]
+        self.delete(list(ids))
