@@ -22,6 +22,8 @@ _EMAIL = re.compile(r"^[\w.+-]+@[\w-]+(?:\.[\w-]+)+$")
 _BULLET = re.compile(r"^(?:[-*•▪–]|\d+[.)])\s")
 _URL = re.compile(r"^(?:https?://|www\.)\S+$")
 _MAX_LABEL_WORDS = 3
+_MAX_MENU_ITEM_WORDS = 5  # a line split by | > · • or -- into parts this short is a menu or breadcrumb
+_MENU_SEPARATORS = re.compile(r"\s+(?:\||>|»|·|•|--|—)\s+|\s*\|\s*")
 _MAX_CONTROL_WORDS = 8
 _MAX_SPEAKER_LABEL_WORDS = 6
 _MAX_STAMP_WORDS = 6  # words left in a stamp line once its date is taken out
@@ -87,7 +89,7 @@ class ChromeDetector:
         if dates and sum(w[0].isalpha() for w in words(_without(date_text(line), dates))) <= _MAX_STAMP_WORDS:
             return STAMP
         first = self.cues.pattern("byline_cues").match(line)
-        if first and 1 <= len(words(line[first.end() :])) <= 5 and not ends_sentence(line):
+        if first and 1 <= len(words(line[first.end() :].split(",")[0])) <= 5 and not ends_sentence(line):
             return BYLINE
         if shared:
             return "repeated on the outlet's other pages"
@@ -103,6 +105,11 @@ class ChromeDetector:
             return f"menu or label in another script ({script_of(line).title()})"
         if tokens and sum(len(t) <= 2 for t in tokens) / len(tokens) > 0.6 and len(tokens) <= _MAX_CONTROL_WORDS:
             return "page control or prompt"
+        parts = [p for p in _MENU_SEPARATORS.split(line) if p.strip()]
+        if len(parts) >= 2 and all(len(words(p)) <= _MAX_MENU_ITEM_WORDS for p in parts):
+            return "page control or prompt: menu"
+        if line.isupper() and len(tokens) <= _MAX_CONTROL_WORDS:
+            return "section label"
         if line.endswith(":") and len(tokens) <= _MAX_SPEAKER_LABEL_WORDS:
             return "speaker or section label"
         if len(tokens) <= _MAX_LABEL_WORDS and not ends_sentence(line):
@@ -124,11 +131,15 @@ class ChromeDetector:
         """Runs of headline-shaped lines are lists of links or headlines; a run's last line is kept when the
         article starts right after it (it is then the article's own headline)."""
         run: list[int] = []
+        started = False
         for i in [*range(len(lines)), len(lines)]:
             line = lines[i] if i < len(lines) else ""
             if i < len(lines) and not line:
                 continue
-            if i < len(lines) and i not in verdicts and is_title_like(line) and line != title and not _BULLET.match(line):
+            if i < len(lines) and is_prose(line):
+                started = True
+            bulleted = bool(_BULLET.match(line)) and started  # bullets in the article are its own lists
+            if i < len(lines) and i not in verdicts and is_title_like(line) and line != title and not bulleted:
                 run.append(i)
                 continue
             if len(run) >= _MIN_LIST_RUN:

@@ -233,8 +233,19 @@ class DocumentReader:
         """The same document judged again knowing the lines its outlet prints on other pages."""
         if not shared:
             return parsed
-        chrome = self.chrome.judge(parsed.lines, parsed.dated_lines, title=parsed.metadata.title, shared=shared)
-        return replace(parsed, chrome=chrome)
+        lines = list(parsed.lines)
+        chrome = self.chrome.judge(parsed.lines, parsed.dated_lines, shared=shared)
+        metadata = parsed.metadata
+        if metadata.provenance.get("title", "").startswith("headline line"):  # read from the text: read again
+            title = self.fields.title(lines, parsed.extracted.hints, chrome)
+            if title is not None and title.value != metadata.title:
+                metadata = replace(
+                    metadata,
+                    title=title.value,
+                    provenance={**metadata.provenance, "title": title.method + ", beside the outlet's own chrome"},
+                )
+        chrome = self.chrome.judge(parsed.lines, parsed.dated_lines, title=metadata.title, shared=shared)
+        return replace(parsed, chrome=chrome, metadata=metadata)
 
     def finish(
         self,

@@ -124,6 +124,9 @@ def read_html(html: str) -> Extracted:
     updated = htmldate.find_date(html, original_date=False, extensive_search=False, outputformat="%Y-%m-%d")
     if updated and updated != published:
         hints["updated"] = Hint(updated, "web page markup (htmldate, last modified)", 0.8)
+    site = _site_from_title_tag(html, hints["title"].value if "title" in hints else "")
+    if site:
+        hints["site"] = Hint(site, "web page <title> (the part beside the headline, or the whole)", 0.8)
     footer = _footer_text(html)
     if footer:
         hints["footer"] = Hint(footer, "web page footer", 0.5)
@@ -139,6 +142,23 @@ def visible_text(html: str) -> str:
         tag.decompose()
     lines = (" ".join(line.split()) for line in soup.get_text("\n").splitlines())
     return "\n".join(line for line in lines if line)
+
+
+def _site_from_title_tag(html: str, headline: str) -> str:
+    """The site's name from <title>: the part beside the headline ('Headline - Site'), or a whole <title>
+    that is not the headline (a page titled with the site's name only)."""
+    from bs4 import BeautifulSoup
+
+    tag = BeautifulSoup(html, "html.parser").title
+    title = " ".join(tag.get_text(" ").split()) if tag else ""
+    if not title or not headline:
+        return ""
+    if title == headline:
+        return ""
+    if title.startswith(headline) or title.endswith(headline):
+        rest = title.replace(headline, "", 1).strip(" |-–—:·")
+        return rest if 0 < len(rest.split()) <= 6 else ""
+    return title if len(title.split()) <= 5 else ""
 
 
 def _footer_text(html: str) -> str:
@@ -215,7 +235,11 @@ def _pdf_page_lines(page: str) -> str:
             out.append(line)
         elif prev.endswith("-") and line[:1].islower():
             out[-1] = prev[:-1] + line
-        elif len(prev) >= 0.7 * width or (not re.search(r"[.!?:\"”’)]$", prev) and line[:1].islower()):
+        elif (
+            len(prev) >= 0.7 * width
+            or (not re.search(r"[.!?:\"”’)]$", prev) and line[:1].islower())
+            or re.search(r"\s[a-z]+$", prev)  # a line ending in a lowercase word goes on ('... the Road to')
+        ):
             out[-1] = f"{prev} {line}"
         else:
             out.append(line)

@@ -25,7 +25,7 @@ _SOFT_CHROME = ("list of headlines or links", "beside other page chrome")
 # "WASHINGTON, Aug. 18 (Yonhap) --": the name in parentheses after a dateline's place and date.
 _DATELINE_SOURCE = re.compile(r"^[^()]{2,60}?\(([^()]{2,40})\)")
 # "SEOUL, Jul 2, 2020, The Korea Herald. ...": a name after the dateline's date, before its first full stop.
-_SEPARATORS = re.compile(r"\s*(?:\||·|•|—|–|/|\s-\s)\s*")
+_SEPARATORS = re.compile(r"\s*(?:\||·|•|—|–|/|>|\s--?\s)\s*")
 
 
 @dataclass(frozen=True)
@@ -92,22 +92,62 @@ class MetadataReader:
         self.outlets = outlets
 
     def title(self, lines: list[str], hints: dict[str, Hint], chrome: dict[int, str]) -> FieldValue | None:
-        """The format's title, else the headline line nearest above the article's first paragraph."""
+        """The format's title, else the headline line nearest above the article's first paragraph.
+
+        When two headline-shaped lines stand together there, the first is the headline and the second its
+        deck (a standfirst never comes before the headline).
+        """
         if "title" in hints:
             h = hints["title"]
             return FieldValue(h.value, h.method, h.confidence)
-        candidate: tuple[int, str] | None = None
+        shaped: list[tuple[int, str, bool]] = []  # (line, text, headline-shaped)
         for i, line in enumerate(lines):
             text = line.strip()
             if not text or (i in chrome and chrome[i] not in _SOFT_CHROME):
                 continue
             if is_title_like(text):
-                candidate = (i, text)
+                shaped.append((i, text, True))
             elif is_prose(text):
                 break
-        if candidate is None:
+            else:
+                shaped.append((i, text, False))
+        while shaped and not shaped[-1][2]:
+            shaped.pop()
+        if not shaped:
             return None
-        return FieldValue(candidate[1], f"headline line {candidate[0] + 1} of the text", 0.8)
+        pick = shaped[-1]
+        if len(shaped) >= 2 and shaped[-2][2] and shaped[-2][0] not in chrome:
+            between = lines[shaped[-2][0] + 1 : pick[0]]
+            if not any(line.strip() for line in between):  # headline and deck stand together
+                pick = shaped[-2]
+        return FieldValue(pick[1], f"headline line {pick[0] + 1} of the text", 0.8)
+
+    def masthead(self, lines: list[str], chrome: dict[int, str], title: str) -> list[str]:
+        """Names the page prints above everything else (its masthead), as the document writes them."""
+        for i, line in enumerate(lines[:5]):
+            text = line.strip()
+            if not text or text == title:
+                if text == title:
+                    return []
+                continue
+            if chrome.get(i, "").startswith("page control") and not chrome.get(i, "").endswith("menu"):
+                continue
+            parts = [p.strip() for p in _SEPARATORS.split(text) if p.strip()]
+            return [self._as_written(p, lines) for p in parts if self._is_name(p)][:2]
+        return []
+
+    @staticmethod
+    def _as_written(name: str, lines: list[str]) -> str:
+        """An all-capitals name as the text writes it elsewhere ('RIVERWATCH' -> 'Riverwatch')."""
+        if not name.isupper():
+            return name
+        pattern = re.compile(r"(?<![\w])" + re.escape(name) + r"(?![\w])", re.IGNORECASE)
+        for line in lines:
+            for m in pattern.finditer(line):
+                if not m.group().isupper():
+                    return m.group()
+        small = {w for w in name.split() if len(w) <= 3}
+        return " ".join(w.lower() if (w in small and k) else w.capitalize() for k, w in enumerate(name.split()))
 
     def outlet(
         self, lines: list[str], hints: dict[str, Hint], chrome: dict[int, str], dates: DateFindings
@@ -115,7 +155,19 @@ class MetadataReader:
         found: list[FieldValue] = []
         if "outlet" in hints:
             h = hints["outlet"]
+            domain_like = "." in h.value and " " not in h.value.strip()
+            found.append(FieldValue(self.outlets.canonical(h.value), h.method, 0.4 if domain_like else h.confidence))
+        if "site" in hints:
+            h = hints["site"]
             found.append(FieldValue(self.outlets.canonical(h.value), h.method, h.confidence))
+        title = hints["title"].value if "title" in hints else ""
+        names = self.masthead(lines, chrome, title)
+        text = "\n".join(lines)
+        if names:
+            best = max(names, key=lambda n: _occurrences(n, text))
+            found.append(FieldValue(self.outlets.canonical(best), f"masthead {best!r}", 0.88))
+        if affiliation := self._byline_affiliation(lines, chrome):
+            found.append(FieldValue(self.outlets.canonical(affiliation), f"byline affiliation {affiliation!r}", 0.6))
         for d in dates.candidates:
             if d.role == "dateline" and (name := self._dateline_source(d.line)):
                 found.append(FieldValue(name, f"dateline {d.line[:60]!r}", 0.85))
@@ -146,7 +198,7 @@ class MetadataReader:
             if reason == BYLINE:
                 line = lines[i].strip()
                 cue = self.cues.pattern("byline_cues").match(line)
-                name = line[cue.end() :].strip(" :,") if cue else line
+                name = (line[cue.end() :] if cue else line).split(",")[0].strip(" :,")
                 return FieldValue(name, f"byline {line!r}", 0.9)
         return None
 
@@ -188,14 +240,30 @@ class MetadataReader:
         name = re.split(r"[.;|]\s|\.$", rest.strip(" .,;:"))[0].strip(" .,;:")
         return self.outlets.canonical(name) if self._is_name(name) else None
 
+    def _byline_affiliation(self, lines: list[str], chrome: dict[int, str]) -> str | None:
+        """The organisation a byline ends with ('By Ann Lee, Senior Fellow, Tributary Policy Forum')."""
+        for i, reason in sorted(chrome.items()):
+            if reason == BYLINE:
+                parts = [p.strip() for p in lines[i].split(",")]
+                if len(parts) >= 3 and self._is_name(parts[-1]) and len(words(parts[-1])) >= 2:
+                    return parts[-1]
+        return None
+
     @staticmethod
     def _is_name(text: str) -> bool:
-        """A proper name: 1 to 6 words, capitalised, no sentence, not a single letter like '(R)'."""
+        """A proper name: 1 to 10 words, capitalised, no sentence, not a single letter like '(R)'."""
         tokens = words(text)
-        if not 1 <= len(tokens) <= 6 or ends_sentence(text) and not text.endswith("."):
+        if not 1 <= len(tokens) <= 10 or ends_sentence(text) and not text.endswith(".") or re.search(r"[:,;]", text):
+            return False
+        capitalised = [t for t in tokens if t[0].isupper()]
+        if len(capitalised) < max(1, len([t for t in tokens if len(t) > 3]) * 0.6):
             return False
         letters = [c for c in text if c.isalpha()]
         return len(letters) >= 2 and tokens[0][0].isupper() and not any(c.isdigit() for c in text)
+
+
+def _occurrences(name: str, text: str) -> int:
+    return len(re.findall(r"(?<![\w])" + re.escape(name) + r"(?![\w])", text, re.IGNORECASE))
 
 
 def user_value(value: str, how: str) -> FieldValue:
