@@ -20,8 +20,11 @@ from assistant.lines import ends_sentence, is_prose, is_title_like, letters_shar
 
 _EMAIL = re.compile(r"^[\w.+-]+@[\w-]+(?:\.[\w-]+)+$")
 _BULLET = re.compile(r"^(?:[-*•▪–]|\d+[.)])\s")
+_LABELLED_LIST = re.compile(r"^[^\W\d_]+(?: [^\W\d_]+)?:\s+(.+,.+)$")
 _URL = re.compile(r"^(?:https?://|www\.)\S+$")
 _MAX_LABEL_WORDS = 3
+_MAX_SHARED_PROSE_WORDS = 40  # a sentence an outlet prints verbatim on several pages is its blurb, up to this long
+_MAX_NAME_WORDS = 10  # an all-capitals line this short is a masthead or a section name
 _MAX_MENU_ITEM_WORDS = 5  # a line split by | > · • or -- into parts this short is a menu or breadcrumb
 _MENU_SEPARATORS = re.compile(r"\s+(?:\||>|»|·|•|--|—)\s+|\s*\|\s*")
 _MAX_CONTROL_WORDS = 8
@@ -69,6 +72,7 @@ class ChromeDetector:
                 if reason:
                     verdicts[i] = reason
         self._lists(stripped, verdicts, title)
+        self._after_article(stripped, verdicts, title)
         self._running_lines(stripped, verdicts, title)
         self._between_chrome(stripped, verdicts, title)
         return verdicts
@@ -84,6 +88,10 @@ class ChromeDetector:
             return "web address"
         if letters_share(line) < 0.3 and not dates:
             return "digits or symbols"
+        if self.cues.pattern("copyright_cues").search(line) and len(tokens) <= 15:
+            return "copyright line (kept in metadata)"
+        if shared and len(tokens) <= _MAX_SHARED_PROSE_WORDS:
+            return "repeated on the outlet's other pages"
         if prose:
             return None
         if dates and sum(w[0].isalpha() for w in words(_without(date_text(line), dates))) <= _MAX_STAMP_WORDS:
@@ -105,10 +113,13 @@ class ChromeDetector:
             return f"menu or label in another script ({script_of(line).title()})"
         if tokens and sum(len(t) <= 2 for t in tokens) / len(tokens) > 0.6 and len(tokens) <= _MAX_CONTROL_WORDS:
             return "page control or prompt"
+        labelled = _LABELLED_LIST.match(line)
+        if labelled and all(len(words(p)) <= _MAX_LABEL_WORDS for p in labelled.group(1).split(",")):
+            return "label and list of tags"
         parts = [p for p in _MENU_SEPARATORS.split(line) if p.strip()]
         if len(parts) >= 2 and all(len(words(p)) <= _MAX_MENU_ITEM_WORDS for p in parts):
             return "page control or prompt: menu"
-        if line.isupper() and len(tokens) <= _MAX_CONTROL_WORDS:
+        if line.isupper() and len(tokens) <= _MAX_NAME_WORDS:
             return "section label"
         if line.endswith(":") and len(tokens) <= _MAX_SPEAKER_LABEL_WORDS:
             return "speaker or section label"
@@ -131,14 +142,13 @@ class ChromeDetector:
         """Runs of headline-shaped lines are lists of links or headlines; a run's last line is kept when the
         article starts right after it (it is then the article's own headline)."""
         run: list[int] = []
-        started = False
+        prose = [i for i, line in enumerate(lines) if is_prose(line)]
+        first, last = (prose[0], prose[-1]) if prose else (len(lines), -1)
         for i in [*range(len(lines)), len(lines)]:
             line = lines[i] if i < len(lines) else ""
             if i < len(lines) and not line:
                 continue
-            if i < len(lines) and is_prose(line):
-                started = True
-            bulleted = bool(_BULLET.match(line)) and started  # bullets in the article are its own lists
+            bulleted = bool(_BULLET.match(line)) and first < i < last  # bullets inside the article are its own
             if i < len(lines) and i not in verdicts and is_title_like(line) and line != title and not bulleted:
                 run.append(i)
                 continue
@@ -148,6 +158,18 @@ class ChromeDetector:
                     if j != keep:
                         verdicts[j] = "list of headlines or links"
             run = []
+
+    @staticmethod
+    def _after_article(lines: list[str], verdicts: dict[int, str], title: str) -> None:
+        """Lines that are no sentences after the article's last paragraph (contacts, addresses, tags) are its
+        page's furniture."""
+        prose = [i for i, line in enumerate(lines) if is_prose(line) and i not in verdicts]
+        if not prose:
+            return
+        for i in range(prose[-1] + 1, len(lines)):
+            line = lines[i]
+            if line and i not in verdicts and line != title and not ends_sentence(line):
+                verdicts[i] = "after the article's last paragraph"
 
     @staticmethod
     def _starts_article(line: str, index: int, verdicts: dict[int, str]) -> bool:

@@ -97,8 +97,10 @@ class DateFinder:
             if prose >= _HEAD_PARAGRAPHS:
                 break
         taken = {i for i, _ in head}
-        foot = [(i, lines[i]) for i in range(max(0, len(lines) - _FOOT_LINES), len(lines)) if i not in taken]
-        return head + [(i, line) for i, line in foot if line.strip()]
+        foot = {i for i in range(max(0, len(lines) - _FOOT_LINES), len(lines)) if i not in taken}
+        # and, anywhere, a short line with a digit: a stamp may stand between the deck and the story
+        stamps = {i for i, line in enumerate(lines) if i not in taken and _may_be_stamp(line)}
+        return head + [(i, lines[i]) for i in sorted(foot | stamps) if lines[i].strip()]
 
     def _dates_in(self, line: str, line_no: int) -> list[FoundDate]:
         from dateparser.search import search_dates
@@ -179,6 +181,10 @@ class DateFinder:
                 "the weekday it names" if best.matched.endswith("(weekday)") else "the document's other dates"
             )
         return DateChoice(best.day.isoformat(), how, confidence)
+
+
+def _may_be_stamp(line: str) -> bool:
+    return any(c.isdigit() for c in line) and not is_prose(line) and len(words(line)) <= 12
 
 
 def date_text(line: str) -> str:

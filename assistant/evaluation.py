@@ -47,6 +47,7 @@ METRICS: dict[str, tuple[str, str]] = {
     "retrieval_hit_at_3": ("min", "gold source in the top 3"),
     "retrieval_hit_at_5": ("min", "gold source in the top 5"),
     "retrieval_mrr": ("min", "mean reciprocal rank of the first gold source"),
+    "metadata_accuracy": ("min", "title, outlet and date of each document as its metadata table gives them"),
 }
 
 
@@ -66,6 +67,7 @@ class EvalQuestion:
     sources: tuple[str, ...] = ()
     history: tuple[dict[str, str], ...] = ()
     note: str = ""
+    tags: tuple[str, ...] = ()
 
     @property
     def answerable(self) -> bool:
@@ -79,6 +81,14 @@ class EvalSet:
     questions: list[EvalQuestion]
     thresholds: dict[str, float]
     path: Path | None = None
+    corpus: Path | None = None  # the documents the questions are about (`corpus:` in the YAML)
+    metadata: Path | None = None  # their true title, outlet and date (`metadata:` in the YAML)
+
+    @property
+    def name(self) -> str:
+        if self.path is None:
+            return "questions"
+        return self.path.parent.name if self.path.stem == "questions" and self.path.parent.name != "evals" else "seeds"
 
     @classmethod
     def load(cls, path: Path) -> EvalSet:
@@ -99,7 +109,16 @@ class EvalSet:
             if questions[-1].id in seen:
                 raise EvalSetError(f"{path}: question id {questions[-1].id!r} appears twice")
             seen.add(questions[-1].id)
-        return cls(questions, thresholds, path)
+        def relative(key: str) -> Path | None:
+            value = data.get(key)
+            if value is None:
+                return None
+            target = (path.parent / str(value)).resolve()
+            if not target.exists():
+                raise EvalSetError(f"{path}: {key} {value!r} does not exist (it is relative to the question set)")
+            return target
+
+        return cls(questions, thresholds, path, relative("corpus"), relative("metadata"))
 
     def select(self, ids: Iterable[str] = (), kinds: Iterable[str] = ()) -> EvalSet:
         """A subset by question id prefix or kind (all when both are empty)."""
@@ -107,7 +126,7 @@ class EvalSet:
         if not ids and not kinds:
             return self
         keep = [q for q in self.questions if q.kind in kinds or any(q.id.startswith(i) for i in ids)]
-        return EvalSet(keep, self.thresholds, self.path)
+        return EvalSet(keep, self.thresholds, self.path, self.corpus, self.metadata)
 
 
 def _question(item: Any, index: int, path: Path) -> EvalQuestion:
@@ -135,6 +154,7 @@ def _question(item: Any, index: int, path: Path) -> EvalQuestion:
         sources=tuple(item.get("sources") or ()),
         history=history,
         note=str(item.get("note") or ""),
+        tags=tuple(str(t) for t in item.get("tags") or ()),
     )
 
 
@@ -309,10 +329,12 @@ class EvalReport:
     seconds: float = 0.0
     settings: dict[str, Any] = field(default_factory=dict)
     baseline: EvalReport | None = None
+    extra: dict[str, float | None] = field(default_factory=dict)  # metrics not per question (metadata accuracy)
+    metadata_misses: list[str] = field(default_factory=list)
 
     @property
     def metrics(self) -> dict[str, float | None]:
-        return compute_metrics(self.results)
+        return {**compute_metrics(self.results), **self.extra}
 
     def by_kind(self) -> dict[str, dict[str, float | None]]:
         kinds = [k for k in KINDS if any(r.kind == k for r in self.results)]
@@ -328,7 +350,9 @@ class EvalReport:
             if value is None:
                 continue
             if (direction == "min" and value < threshold) or (direction == "max" and value > threshold):
-                culprits = [r.id for r in self.results if _breaks(name, r)]
+                culprits = self.metadata_misses if name == "metadata_accuracy" else [
+                    r.id for r in self.results if _breaks(name, r)
+                ]
                 sign = ">=" if direction == "min" else "<="
                 failures.append(
                     f"{name} = {value:.3f}, needs {sign} {threshold} ({what}); questions: "
@@ -346,6 +370,7 @@ class EvalReport:
             "by_kind": self.by_kind(),
             "thresholds": self.thresholds,
             "gate_failures": self.gate_failures(),
+            "metadata_misses": self.metadata_misses,
             "settings": self.settings,
             "results": [{**asdict(r), "correct": r.correct, "failures": r.failures()} for r in self.results],
         }
@@ -405,7 +430,53 @@ def run_eval(eval_set: EvalSet, assistant: Assistant, progress: bool | None = No
 
     report = run_questions("grounded chain", eval_set, answer, texts.get, progress)
     report.settings = _settings_summary(assistant)
+    if eval_set.metadata is not None:
+        report.extra["metadata_accuracy"], report.metadata_misses = metadata_accuracy(assistant, eval_set.metadata)
     return report
+
+
+def load_metadata_table(path: Path) -> list[dict[str, Any]]:
+    """The true title, outlet and date of each document (`documents:` list of file/title/outlet/published)."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise EvalSetError(f"{path}: cannot read the metadata table ({exc})") from exc
+    entries = data.get("documents") if isinstance(data, dict) else None
+    if not isinstance(entries, list) or not all(isinstance(e, dict) and e.get("file") for e in entries):
+        raise EvalSetError(f"{path}: expected 'documents:' with a 'file' in every entry")
+    return entries
+
+
+def same_field(key: str, got: str, want: Any) -> bool:
+    """Whether an extracted field is the true one: same words, case and punctuation aside; a name written
+    'Short (Long Form)' in the table may be either."""
+    if key == "published":
+        return got == ("" if want is None else str(want))
+    truth = str(want or "")
+
+    def norm(text: str) -> str:
+        text = re.sub(r"^the\s+", "", normalise(text))
+        return re.sub(r"[^\w ]", "", text).strip()
+
+    forms = {truth}
+    if m := re.fullmatch(r"(.+?)\s*\((.+)\)", truth):
+        forms |= {m.group(1), m.group(2)}
+    return norm(got) in {norm(f) for f in forms}
+
+
+def metadata_accuracy(assistant: Assistant, table: Path) -> tuple[float | None, list[str]]:
+    """Share of (document, field) pairs where the library holds the table's title, outlet and date."""
+    records = {r.source: r for r in assistant.documents()}
+    total = 0
+    misses: list[str] = []
+    for entry in load_metadata_table(table):
+        record = records.get(str(entry["file"]))
+        for key in ("title", "outlet", "published"):
+            total += 1
+            got = getattr(record, key) if record is not None else None
+            if got is None or not same_field(key, got, entry.get(key)):
+                misses.append(f"{entry['file']} {key}: {got!r}, truth {entry.get(key)!r}")
+    return (1 - len(misses) / total if total else None), misses
 
 
 def run_baseline(eval_set: EvalSet, assistant: Assistant, progress: bool | None = None) -> EvalReport:
@@ -419,16 +490,8 @@ def run_baseline(eval_set: EvalSet, assistant: Assistant, progress: bool | None 
 
 
 def document_texts(assistant: Assistant) -> dict[str, str]:
-    """Cleaned text of every indexed document, read again from its file (for the verbatim check)."""
-    from assistant.corpus import DocumentError, load_document
-
-    out: dict[str, str] = {}
-    for source, info in assistant.store.documents().items():
-        try:
-            out[source] = load_document(Path(info.path)).text
-        except (OSError, DocumentError):
-            continue
-    return out
+    """Cleaned text of every indexed document, as the library holds it (for the verbatim check)."""
+    return {r.source: r.text for r in assistant.documents()}
 
 
 def _settings_summary(assistant: Assistant) -> dict[str, Any]:
@@ -470,7 +533,33 @@ def table(report: EvalReport) -> str:
         f"latency: first token median {_fmt(lat['first_token_s_median'])} s, p95 {_fmt(lat['first_token_s_p95'])} s;"
         f" total median {_fmt(lat['total_s_median'])} s, p95 {_fmt(lat['total_s_p95'])} s"
     )
+    if report.extra.get("metadata_accuracy") is not None:
+        lines.append(f"metadata accuracy: {_fmt(report.extra['metadata_accuracy'])}")
     return "\n".join(lines)
+
+
+def side_by_side(reports: dict[str, EvalReport]) -> str:
+    """One row per metric, one column per eval set, each value with its threshold and a mark when it fails."""
+    names = list(reports)
+    rows = [("metric", *names)]
+    for metric in METRICS:
+        cells = []
+        for name in names:
+            report = reports[name]
+            value = report.metrics.get(metric)
+            threshold = report.thresholds.get(metric)
+            cell = _fmt(value)
+            if threshold is not None and value is not None:
+                direction = METRICS[metric][0]
+                ok = value >= threshold if direction == "min" else value <= threshold
+                cell += f" ({'>=' if direction == 'min' else '<='} {threshold}{'' if ok else ' FAIL'})"
+            cells.append(cell)
+        if any(c != "-" for c in cells):
+            rows.append((metric, *cells))
+    rows.append(("questions", *[str(len(reports[n].results)) for n in names]))
+    rows.append(("seconds", *[f"{reports[n].seconds:.0f}" for n in names]))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)) for row in rows)
 
 
 def markdown(report: EvalReport) -> str:

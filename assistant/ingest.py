@@ -17,7 +17,7 @@ from assistant.config import Settings
 from assistant.corpus import SIDECAR_SUFFIX, Document, DocumentError, DocumentReader, Parsed
 from assistant.lexicon import DocumentCues, OutletTable
 from assistant.library import DocumentRecord
-from assistant.lines import is_prose, normalised
+from assistant.lines import normalised
 from assistant.store import Store
 from assistant.syndication import find_syndicated
 
@@ -339,14 +339,14 @@ def make_reader(settings: Settings) -> DocumentReader:
 
 
 def shared_lines(parsed: list[Parsed]) -> dict[str, set[str]]:
-    """Per outlet, the normalised non-prose lines that two or more of its documents print (page chrome)."""
+    """Per outlet, the normalised lines that two or more of its documents print (its pages' chrome)."""
     seen: dict[str, dict[str, int]] = {}
     for p in parsed:
         outlet = p.metadata.outlet
         if not outlet:
             continue
         title = normalised(p.metadata.title)
-        keys = {normalised(line) for line in p.lines if line.strip() and not is_prose(line.strip())} - {title}
+        keys = {normalised(line) for line in p.lines if line.strip()} - {title}
         counts = seen.setdefault(outlet, {})
         for key in keys:
             counts[key] = counts.get(key, 0) + 1

@@ -2,7 +2,8 @@
 
 `build_app(assistant, settings)` builds the page around one already built (and warmed) Assistant;
 `launch(app, settings)` serves it on settings.host:settings.port. Everything shown that comes from the
-model or the corpus is HTML-escaped first; the Chatbot then renders it as sanitized Markdown.
+model or the corpus is HTML-escaped first; the Chatbot then renders it as sanitized Markdown. The Library
+tab (upload, list, remove documents) is built by assistant.ui_library.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from assistant.config import Settings
 from assistant.llm import LLMUnavailableError
 from assistant.retrieval import Filters, Passage
 from assistant.store import StoreError
+from assistant.ui_library import build_library
 
 logger = logging.getLogger(__name__)
 
@@ -477,56 +479,65 @@ def build_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
             "do not answer are declined.",
             elem_classes=["ka-header"],
         )
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=3):
-                chatbot = gr.Chatbot(
-                    label="Conversation",
-                    show_label=False,
-                    elem_id="ka-chat",
-                    height=560,
-                    sanitize_html=True,
-                    render_markdown=True,
-                    allow_tags=False,
-                    line_breaks=True,
-                    layout="bubble",
-                    buttons=["copy"],
-                    feedback_options=("Like", "Dislike"),
-                    examples=[{"text": q} for q in EXAMPLES],
-                    placeholder="**Ask about U.S.–South Korea coordination on North Korea**<br>"
-                    "Pick an example below or type your own question.",
-                )
-                with gr.Row(equal_height=True):
-                    box = gr.Textbox(
-                        placeholder=f"Ask a question (up to {limit:,} characters) and press Enter",
+        with gr.Tabs(elem_id="ka-tabs"):
+            with gr.Tab("Chat", id="chat", elem_id="ka-chat-tab"), gr.Row(equal_height=False):
+                with gr.Column(scale=3):
+                    chatbot = gr.Chatbot(
+                        label="Conversation",
                         show_label=False,
-                        lines=1,
-                        max_lines=4,
-                        autofocus=True,
-                        scale=6,
-                        elem_id="ka-question",
+                        elem_id="ka-chat",
+                        height=560,
+                        sanitize_html=True,
+                        render_markdown=True,
+                        allow_tags=False,
+                        line_breaks=True,
+                        layout="bubble",
+                        buttons=["copy"],
+                        feedback_options=("Like", "Dislike"),
+                        examples=[{"text": q} for q in EXAMPLES],
+                        placeholder="**Ask about U.S.–South Korea coordination on North Korea**<br>"
+                        "Pick an example below or type your own question.",
                     )
-                    send = gr.Button("Send", variant="primary", scale=1, min_width=90, elem_id="ka-send")
-                    stop = gr.Button("Stop", variant="stop", scale=1, min_width=90, visible=False, elem_id="ka-stop")
-                    new = gr.Button("New chat", scale=1, min_width=90, elem_id="ka-new")
-                with gr.Accordion("Retrieved passages and the question used", open=False, elem_id="ka-details"):
-                    details = gr.HTML(format_details(None))
-            with gr.Column(scale=1, min_width=260):
-                gr.Markdown("### Filters")
-                outlets = gr.Dropdown(
-                    choices=info.outlets,
-                    value=[],
-                    multiselect=True,
-                    label="Outlets",
-                    info="Empty: all outlets.",
-                    elem_id="ka-outlets",
-                )
-                since = gr.Textbox(label="Published since", placeholder=info.first or "YYYY-MM-DD", elem_id="ka-since")
-                until = gr.Textbox(label="Published until", placeholder=info.last or "YYYY-MM-DD", elem_id="ka-until")
-                gr.Markdown("### Feedback")
-                gr.Markdown("Rate an answer with the thumbs up or down under it.", elem_classes=["ka-muted"])
-                comment = gr.Textbox(label="Comment (optional)", lines=2, elem_id="ka-comment")
-                send_comment_btn = gr.Button("Send comment", size="sm")
-                feedback_status = gr.Markdown("", elem_id="ka-feedback-status")
+                    with gr.Row(equal_height=True):
+                        box = gr.Textbox(
+                            placeholder=f"Ask a question (up to {limit:,} characters) and press Enter",
+                            show_label=False,
+                            lines=1,
+                            max_lines=4,
+                            autofocus=True,
+                            scale=6,
+                            elem_id="ka-question",
+                        )
+                        send = gr.Button("Send", variant="primary", scale=1, min_width=90, elem_id="ka-send")
+                        stop = gr.Button(
+                            "Stop", variant="stop", scale=1, min_width=90, visible=False, elem_id="ka-stop"
+                        )
+                        new = gr.Button("New chat", scale=1, min_width=90, elem_id="ka-new")
+                    with gr.Accordion("Retrieved passages and the question used", open=False, elem_id="ka-details"):
+                        details = gr.HTML(format_details(None))
+                with gr.Column(scale=1, min_width=260):
+                    gr.Markdown("### Filters")
+                    outlets = gr.Dropdown(
+                        choices=info.outlets,
+                        value=[],
+                        multiselect=True,
+                        label="Outlets",
+                        info="Empty: all outlets.",
+                        elem_id="ka-outlets",
+                    )
+                    since = gr.Textbox(
+                        label="Published since", placeholder=info.first or "YYYY-MM-DD", elem_id="ka-since"
+                    )
+                    until = gr.Textbox(
+                        label="Published until", placeholder=info.last or "YYYY-MM-DD", elem_id="ka-until"
+                    )
+                    gr.Markdown("### Feedback")
+                    gr.Markdown("Rate an answer with the thumbs up or down under it.", elem_classes=["ka-muted"])
+                    comment = gr.Textbox(label="Comment (optional)", lines=2, elem_id="ka-comment")
+                    send_comment_btn = gr.Button("Send comment", size="sm")
+                    feedback_status = gr.Markdown("", elem_id="ka-feedback-status")
+            with gr.Tab("Library", id="library", elem_id="ka-library-tab") as library_tab:
+                build_library(assistant, settings, library_tab, outlets)
 
         answer_inputs = [box, chatbot, history, turns, outlets, since, until, control]
         answer_outputs = [box, chatbot, history, turns, details, send, stop]
