@@ -1,4 +1,4 @@
-"""The command line: `assistant ingest | ask | chat | serve | config`."""
+"""The command line: `assistant ingest | docs | ask | chat | serve | eval | config`."""
 
 from __future__ import annotations
 
@@ -48,15 +48,88 @@ def main() -> None:
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def ingest(paths: tuple[Path, ...], as_json: bool) -> None:
-    """Index .txt, .md and .html files and folders (with optional NAME.meta.yaml sidecars)."""
+@click.option("--title", help="Title of the document(s) given, instead of the one read from them.")
+@click.option("--outlet", help="Outlet (publisher) of the document(s) given, e.g. --outlet Yonhap.")
+@click.option("--published", help="Publication date of the document(s) given (YYYY-MM-DD).")
+def ingest(paths: tuple[Path, ...], as_json: bool, title: str | None, outlet: str | None, published: str | None) -> None:
+    """Index .txt, .md, .html and .pdf files and folders (with optional NAME.meta.yaml sidecars).
+
+    Each file's type is told by its content; its title, outlet and date are read from it (see `assistant
+    docs`), unless --title, --outlet or --published say otherwise (they are remembered on later runs).
+    """
+    if published:
+        from assistant.corpus import DocumentError, user_date
+
+        try:
+            published = user_date(published, "--published")
+        except DocumentError as exc:
+            raise click.BadParameter(str(exc), param_hint="--published") from exc
     try:
         with _open() as assistant:
-            report = assistant.ingest(paths)
+            report = assistant.ingest(paths, title=title, outlet=outlet, published=published)
     except (StoreError, ValueError) as exc:  # ValueError: a bad setting (pydantic) or model string
         _fail(str(exc))
         return
     click.echo(json.dumps(report.to_dict(), indent=2) if as_json else report.summary())
+
+
+def format_library(records: list[Any]) -> str:
+    """One block per document: name, title, outlet, date, how each was found, chunks and flags."""
+    if not records:
+        return "The library is empty: add documents with `assistant ingest PATH`."
+    out: list[str] = []
+    for r in records:
+        out.append(f"{r.source}  [{r.kind}, {r.chunks} chunk(s)]")
+        for key in ("title", "outlet", "published"):
+            value = getattr(r, key) or ("undated" if key == "published" else "unknown")
+            how = r.provenance.get(key)
+            sure = r.confidence.get(key)
+            found = f"  ({how}; {sure:.2f})" if how and sure is not None else ""
+            out.append(f"    {key:<9} {value}{found}")
+        if r.flags:
+            out.append("    flags     " + "; ".join(r.flags))
+    out.append(f"\n{len(records)} document(s).")
+    return "\n".join(out)
+
+
+@main.group(invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the library as JSON.")
+@click.pass_context
+def docs(ctx: click.Context, as_json: bool) -> None:
+    """List every document: title, outlet, date, how each was found, chunk count and flags."""
+    if ctx.invoked_subcommand is not None:
+        return
+    try:
+        with _open() as assistant:
+            records = assistant.documents()
+    except StoreError as exc:
+        _fail(str(exc))
+        return
+    if as_json:
+        click.echo(json.dumps([r.to_dict() for r in records], indent=2, ensure_ascii=False))
+    else:
+        click.echo(format_library(records))
+
+
+@docs.command(name="remove")
+@click.argument("names", nargs=-1, required=True)
+def docs_remove(names: tuple[str, ...]) -> None:
+    """Remove documents (by file name, as `assistant docs` lists them) from the index and the library."""
+    unknown: list[str] = []
+    try:
+        with _open() as assistant:
+            for name in names:
+                try:
+                    chunks = assistant.remove_document(name)
+                except KeyError:
+                    unknown.append(name)
+                    continue
+                click.echo(f"Removed {name} ({chunks} chunk(s)).")
+    except StoreError as exc:
+        _fail(str(exc))
+        return
+    if unknown:
+        _fail("Not in the library: " + ", ".join(unknown) + ". `assistant docs` lists the documents.")
 
 
 def _filters(outlet: tuple[str, ...], since: str | None, until: str | None) -> Filters:

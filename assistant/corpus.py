@@ -8,6 +8,7 @@ shows (lines an outlet repeats on its other pages, paragraphs another document a
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -16,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from assistant.boilerplate import ChromeDetector
-from assistant.dates import DateFinder, DateFindings, parse_date
+from assistant.dates import DateFinder, DateFindings
 from assistant.formats import Extracted, FormatError, extract
 from assistant.lexicon import DocumentCues, OutletTable
 from assistant.lines import is_prose
@@ -166,16 +167,15 @@ def read_sidecar(path: Path) -> dict[str, str]:
 
 
 def user_date(value: str, where: str) -> str:
-    """A date a user gave ('2020-07-02', '2 July 2020') as an ISO date; DocumentError if it is no real date."""
+    """A date a user gave ('2020-07-02', or a date-time starting so) as an ISO date; DocumentError otherwise.
+
+    Only YYYY-MM-DD is taken: '12/03/2020' could be either of two days."""
     try:
-        if len(value) >= 10 and value[:4].isdigit() and value[4] == "-":
+        if re.match(r"\d{4}-\d{2}-\d{2}(?:$|[T ])", value):
             return datetime.fromisoformat(value[:10]).date().isoformat()
     except ValueError:
         pass
-    parsed = parse_date(value)
-    if parsed is None:
-        raise DocumentError(f"{where}: published must be a real date written YYYY-MM-DD, got {value!r}")
-    return parsed
+    raise DocumentError(f"{where}: published must be a real date written YYYY-MM-DD, got {value!r}")
 
 
 def _lines_with_offsets(raw: str) -> Iterator[tuple[int, int, str]]:
@@ -207,6 +207,11 @@ class DocumentReader:
     def parse(self, path: Path, source: str | None = None, overrides: Mapping[str, str] | None = None) -> Parsed:
         """Read and judge one file; DocumentError says why a file cannot be used."""
         name = source or path.name
+        suffix = path.suffix.lower()
+        if suffix not in SUPPORTED_EXTENSIONS:
+            raise DocumentError(
+                f"{name}: unsupported extension {suffix or '(none)'}; use .txt, .md, .html or .pdf"
+            )
         size = path.stat().st_size
         if self.max_bytes is not None and size > self.max_bytes:
             raise DocumentError(f"{name}: {size / 1e6:.1f} MB is over the {self.max_bytes / 1e6:.0f} MB limit per file")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import calendar
 import re
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 
 from assistant.lexicon import DocumentCues
 from assistant.lines import is_prose, is_title_like, words
@@ -212,19 +212,3 @@ def _named_weekday(line: str) -> int | None:
     names = {name.lower(): i for i, name in enumerate(calendar.day_name)}
     named = {names[w.lower()] for w in words(line) if w.lower() in names}
     return named.pop() if len(named) == 1 else None
-
-
-def parse_date(value: str) -> str | None:
-    """A user-given date ('2020-07-02', 'July 2, 2020', '2 Jul 2020') as an ISO date, or None."""
-    import dateparser
-
-    value = value.strip()
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-        try:
-            return datetime.strptime(value, "%Y-%m-%d").date().isoformat()
-        except ValueError:
-            return None
-    if not _YEAR.search(value):
-        return None
-    parsed = dateparser.parse(value, languages=["en"], settings={"REQUIRE_PARTS": ["day", "month", "year"]})
-    return parsed.date().isoformat() if parsed else None

@@ -30,9 +30,9 @@ def is_prose(line: str, min_words: int = 8) -> bool:
 
 
 def is_title_like(line: str) -> bool:
-    """A headline-shaped line: 3 to 25 words, no sentence ending (a question, or an abbreviation, may end it)."""
+    """A headline-shaped line: 2 to 25 words, no sentence ending (a question, or an abbreviation, may end it)."""
     n = len(words(line))
-    if not 3 <= n <= _MAX_TITLE_WORDS or not any(c.isalpha() for c in line):
+    if not 2 <= n <= _MAX_TITLE_WORDS or not any(c.isalpha() for c in line):
         return False
     stripped = line.strip()
     return not ends_sentence(stripped) or stripped.endswith("?") or bool(_ABBREVIATION_END.search(stripped))

@@ -103,7 +103,9 @@ class MetadataReader:
         shaped: list[tuple[int, str, bool]] = []  # (line, text, headline-shaped)
         for i, line in enumerate(lines):
             text = line.strip()
-            if not text or (i in chrome and chrome[i] not in _SOFT_CHROME):
+            first = not any(line.strip() for line in lines[:i])
+            soft = chrome.get(i) in _SOFT_CHROME or (first and chrome.get(i) == "section label" and not text.isupper())
+            if not text or (i in chrome and not soft):
                 continue
             if is_title_like(text):
                 shaped.append((i, text, True))
