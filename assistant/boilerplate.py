@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from assistant.dates import date_text
@@ -54,7 +54,7 @@ class ChromeDetector:
     def judge(
         self,
         lines: Sequence[str],
-        dated_lines: dict[int, list[str]],
+        dated_lines: Mapping[int, list[str]],
         title: str = "",
         shared: Collection[str] = (),
     ) -> dict[int, str]:
@@ -90,10 +90,9 @@ class ChromeDetector:
             return "digits or symbols"
         if self.cues.pattern("copyright_cues").search(line) and len(tokens) <= 15:
             return "copyright line (kept in metadata)"
-        if shared and len(tokens) <= _MAX_SHARED_PROSE_WORDS:
-            return "repeated on the outlet's other pages"
         if prose:
-            return None
+            blurb = shared and len(tokens) <= _MAX_SHARED_PROSE_WORDS
+            return "repeated on the outlet's other pages" if blurb else None
         if dates and sum(w[0].isalpha() for w in words(_without(date_text(line), dates))) <= _MAX_STAMP_WORDS:
             return STAMP
         first = self.cues.pattern("byline_cues").match(line)
@@ -201,7 +200,11 @@ class ChromeDetector:
                 continue  # a statement is text, however short
             before = filled[pos - 1] if pos > 0 else None
             after = filled[pos + 1] if pos + 1 < len(filled) else None
-            if (before is None or before in verdicts) and (after is None or after in verdicts) and (before is not None or after is not None):
+            if (
+                (before is None or before in verdicts)
+                and (after is None or after in verdicts)
+                and (before is not None or after is not None)
+            ):
                 verdicts[i] = "beside other page chrome"
 
 

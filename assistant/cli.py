@@ -51,7 +51,9 @@ def main() -> None:
 @click.option("--title", help="Title of the document(s) given, instead of the one read from them.")
 @click.option("--outlet", help="Outlet (publisher) of the document(s) given, e.g. --outlet Yonhap.")
 @click.option("--published", help="Publication date of the document(s) given (YYYY-MM-DD).")
-def ingest(paths: tuple[Path, ...], as_json: bool, title: str | None, outlet: str | None, published: str | None) -> None:
+def ingest(
+    paths: tuple[Path, ...], as_json: bool, title: str | None, outlet: str | None, published: str | None
+) -> None:
     """Index .txt, .md, .html and .pdf files and folders (with optional NAME.meta.yaml sidecars).
 
     Each file's type is told by its content; its title, outlet and date are read from it (see `assistant

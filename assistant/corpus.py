@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Collection, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -20,7 +20,7 @@ from assistant.boilerplate import ChromeDetector
 from assistant.dates import DateFinder, DateFindings
 from assistant.formats import Extracted, FormatError, extract
 from assistant.lexicon import DocumentCues, OutletTable
-from assistant.lines import is_prose
+from assistant.lines import is_prose, normalised
 from assistant.metadata import FIELDS, DocumentMetadata, FieldValue, MetadataReader, iso_to_int, user_value
 
 SUPPORTED_EXTENSIONS = (".txt", ".text", ".md", ".markdown", ".html", ".htm", ".pdf")
@@ -103,10 +103,14 @@ class Document:
             out.append("shares paragraphs with another document")
         if self.also_reported_by:
             out.append("also reported by " + ", ".join(self.also_reported_by))
-        chrome = [r for r in self.removals if r.reason not in ("blank line", "repeated text") and not r.reason.startswith("syndicated")]
+        chrome = [
+            r
+            for r in self.removals
+            if r.reason not in ("blank line", "repeated text") and not r.reason.startswith("syndicated")
+        ]
         if chrome:
             out.append(f"{len(chrome)} chrome line(s) removed")
-        low = [k for k, c in self.metadata.confidence.items() if c < 0.7 and getattr(self.metadata, k, "")]
+        low = [k for k, c in self.metadata.confidence.items() if c < 0.7 and getattr(self.metadata, k, None)]
         if low:
             out.append("unsure: " + ", ".join(sorted(low)))
         return out
@@ -209,9 +213,7 @@ class DocumentReader:
         name = source or path.name
         suffix = path.suffix.lower()
         if suffix not in SUPPORTED_EXTENSIONS:
-            raise DocumentError(
-                f"{name}: unsupported extension {suffix or '(none)'}; use .txt, .md, .html or .pdf"
-            )
+            raise DocumentError(f"{name}: unsupported extension {suffix or '(none)'}; use .txt, .md, .html or .pdf")
         size = path.stat().st_size
         if self.max_bytes is not None and size > self.max_bytes:
             raise DocumentError(f"{name}: {size / 1e6:.1f} MB is over the {self.max_bytes / 1e6:.0f} MB limit per file")
@@ -243,6 +245,8 @@ class DocumentReader:
         metadata = parsed.metadata
         if metadata.provenance.get("title", "").startswith("headline line"):  # read from the text: read again
             title = self.fields.title(lines, parsed.extracted.hints, chrome)
+            if title is None and normalised(metadata.title) in shared:  # the "title" was the outlet's tagline
+                title = FieldValue("", "", 0.0)
             if title is not None and title.value != metadata.title:
                 metadata = replace(
                     metadata,

@@ -136,11 +136,11 @@ class DateFinder:
         }
         if max(cue_ends.values()) >= 0 and len(words(before)) <= 8:
             return max(cue_ends, key=lambda r: cue_ends[r])
+        if start <= 40 and _DATELINE_PLACE.match(line) and is_prose(line):
+            return "dateline"
         if self.cues.pattern("caption_cues").search(line):
             return "caption"
-        if is_prose(line):
-            return "dateline" if start <= 40 and _DATELINE_PLACE.match(line) else "mention"
-        return "stamp"
+        return "mention" if is_prose(line) else "stamp"
 
     # --- weighing --------------------------------------------------------------------------------
 

@@ -109,6 +109,7 @@ class EvalSet:
             if questions[-1].id in seen:
                 raise EvalSetError(f"{path}: question id {questions[-1].id!r} appears twice")
             seen.add(questions[-1].id)
+
         def relative(key: str) -> Path | None:
             value = data.get(key)
             if value is None:
@@ -350,9 +351,11 @@ class EvalReport:
             if value is None:
                 continue
             if (direction == "min" and value < threshold) or (direction == "max" and value > threshold):
-                culprits = self.metadata_misses if name == "metadata_accuracy" else [
-                    r.id for r in self.results if _breaks(name, r)
-                ]
+                culprits = (
+                    self.metadata_misses
+                    if name == "metadata_accuracy"
+                    else [r.id for r in self.results if _breaks(name, r)]
+                )
                 sign = ">=" if direction == "min" else "<="
                 failures.append(
                     f"{name} = {value:.3f}, needs {sign} {threshold} ({what}); questions: "

@@ -12,6 +12,11 @@ import re
 from dataclasses import dataclass, field
 
 KINDS = ("text", "markdown", "html", "pdf")
+_BLOCKS = [
+    *("address", "article", "blockquote", "dd", "div", "dl", "dt", "figcaption", "figure", "footer", "h1", "h2"),
+    *("h3", "h4", "h5", "h6", "header", "hr", "li", "main", "nav", "ol", "p", "pre", "section", "table", "td"),
+    *("th", "tr", "ul"),
+]
 _HTML_SIGNS = re.compile(r"<!doctype html|<html[\s>]|<head[\s>]|<body[\s>]|<meta\s|<(?:p|div|article)[\s>]", re.I)
 _MARKDOWN_SIGNS = re.compile(r"^(?:#{1,6} \S|[-*] \S|\d+\. \S|> \S)|\[[^\]]+\]\([^)]+\)|\*\*\S", re.M)
 # Byte signatures of formats that are surely not documents (images, archives, office files, executables).
@@ -140,7 +145,14 @@ def visible_text(html: str) -> str:
     soup = BeautifulSoup(html, "html.parser")
     for tag in soup(["script", "style", "noscript", "template", "head"]):
         tag.decompose()
-    lines = (" ".join(line.split()) for line in soup.get_text("\n").splitlines())
+    for node in soup.find_all(string=True):  # source line breaks are layout, not text
+        node.replace_with(str(node).replace("\n", " "))
+    for br in soup.find_all("br"):
+        br.replace_with("\n")
+    for block in soup.find_all(_BLOCKS):  # a block starts a line; inline tags (a, b, em, span) stay in it
+        block.insert_before("\n")
+        block.append("\n")
+    lines = (" ".join(line.split()) for line in soup.get_text().splitlines())
     return "\n".join(line for line in lines if line)
 
 

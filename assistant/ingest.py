@@ -161,8 +161,10 @@ class Indexer:
                 else (name, reason)
                 for name, reason in report.skipped
             ]
-            overrides_of = {p.source: self._overrides(p.source, records, given_overrides if p.source in names else {})
-                            for p in given + others}
+            overrides_of = {
+                p.source: self._overrides(p.source, records, given_overrides if p.source in names else {})
+                for p in given + others
+            }
             changed, chunk_counts = self._sync(documents, indexed, records, names, report)
             changed |= self._remove_missing(indexed, records, folders, {d.source for d in documents}, report)
             self.store.library.put(
@@ -261,7 +263,7 @@ class Indexer:
             doc_hash = _document_hash(doc)
             known = indexed.get(doc.source)
             record = records.get(doc.source)
-            if known is not None and known.doc_hash == doc_hash or (
+            if (known is not None and known.doc_hash == doc_hash) or (
                 known is None and doc.copy_of and record is not None and record.copy_of == doc.copy_of
             ):
                 counts[doc.source] = len(known.chunk_ids) if known else 0
@@ -345,8 +347,7 @@ def shared_lines(parsed: list[Parsed]) -> dict[str, set[str]]:
         outlet = p.metadata.outlet
         if not outlet:
             continue
-        title = normalised(p.metadata.title)
-        keys = {normalised(line) for line in p.lines if line.strip()} - {title}
+        keys = {normalised(line) for line in p.lines if line.strip()}
         counts = seen.setdefault(outlet, {})
         for key in keys:
             counts[key] = counts.get(key, 0) + 1

@@ -255,7 +255,7 @@ class MetadataReader:
     def _is_name(text: str) -> bool:
         """A proper name: 1 to 10 words, capitalised, no sentence, not a single letter like '(R)'."""
         tokens = words(text)
-        if not 1 <= len(tokens) <= 10 or ends_sentence(text) and not text.endswith(".") or re.search(r"[:,;]", text):
+        if not 1 <= len(tokens) <= 10 or (ends_sentence(text) and not text.endswith(".")) or re.search(r"[:,;]", text):
             return False
         capitalised = [t for t in tokens if t[0].isupper()]
         if len(capitalised) < max(1, len([t for t in tokens if len(t) > 3]) * 0.6):
