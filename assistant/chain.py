@@ -113,7 +113,7 @@ def human_date(iso: str) -> str:
     try:
         d = date.fromisoformat(iso)
     except ValueError:
-        return iso or "an unknown date"
+        return iso or "undated"
     return f"{d.strftime('%B')} {d.day}, {d.year}"
 
 
@@ -547,14 +547,18 @@ class AnswerChain:
         for s in checked.sentences:
             cite = by_n[s.citations[0]]
             key = (cite.outlet, cite.published)
-            if key in said or not cite.published:
+            if key in said:
                 out.append(s)
                 continue
             said.add(key)
             first = s.text.split(" ", 1)[0]
             common = first in _LOWER_LEADS or first.lower() in STOPWORDS
             lead = s.text[0].lower() + s.text[1:] if common and not first.isupper() else s.text
-            out.append(replace(s, text=f"As of {human_date(cite.published)}, per {cite.outlet}, {lead}"))
+            if cite.published:
+                out.append(replace(s, text=f"As of {human_date(cite.published)}, per {cite.outlet}, {lead}"))
+            else:  # the answer depends on time and its source does not say when it was written
+                source = cite.outlet or cite.title or cite.source
+                out.append(replace(s, text=f"Per {source}, an undated source, {lead}"))
         return out
 
     def _refusal(self, question: str, text: str, reason: str, started: float) -> Answer:

@@ -150,8 +150,10 @@ def format_answer(answer: Answer) -> str:
         lines.append("")
         lines.append("Sources:")
         for c in answer.citations:
-            lines.append(f"[{c.n}] {c.outlet}, {c.published} — {c.title or c.source} ({c.source})")
+            lines.append(f"[{c.n}] {c.outlet}, {c.published or 'undated'} — {c.title or c.source} ({c.source})")
             lines.append(f"    “{' '.join(c.quote.split())}”")
+            if c.also_reported_by:
+                lines.append(f"    also reported by {c.also_reported_by}")
     if answer.standalone_question and answer.standalone_question != answer.question:
         lines.append(f"\n(Understood as: {answer.standalone_question})")
     return "\n".join(lines)

@@ -145,6 +145,8 @@ def format_sources(citations: Sequence[Citation], with_context: bool = True) -> 
     rows = []
     for c in citations:
         row = _source_head(c.n, c.outlet, c.published, c.title, c.source)
+        if c.also_reported_by:
+            row += f'<div class="ka-also">Also reported by {_esc(c.also_reported_by)}</div>'
         if with_context:
             row += f'<blockquote class="ka-context">{highlight(c.context or c.quote, c.quote)}</blockquote>'
         rows.append(f'<div class="ka-source">{row}</div>')

@@ -345,3 +345,24 @@ def test_a_quoted_answer_of_two_sentences_marks_each() -> None:
     assert join_sentences(quoted_sentences(cite)) == (
         "Talks on a regular meeting are underway [2]. Spokesperson Park Il made these comments [2]."
     )
+
+
+def test_a_time_dependent_answer_from_an_undated_source_says_it_is_undated(tmp_path: Path) -> None:
+    release = tmp_path / "release.txt"
+    release.write_text(
+        "PORT AUTHORITY OF VELMAR\n\nNew harbour master named\n\n"
+        "The Port Authority of Velmar announces that Captain Ilse Marr is the harbour master of Velmar, "
+        "taking over the post from Captain Oren Dahl with immediate effect.\n",
+        encoding="utf-8",
+    )
+
+    def script(m: list[BaseMessage]) -> str:
+        return f"Captain Ilse Marr is the harbour master of Velmar [{passage_number(m, 'Ilse Marr')}]."
+
+    settings = Settings(persist_dir=tmp_path / "vs", embedding="fake:256")
+    with Assistant.from_settings(settings, llm=ScriptedChatModel(script=script)) as a:
+        a.ingest([release], progress=False)
+        ans = a.ask("Who is the harbour master of Velmar now?")
+    assert not ans.refused
+    assert ans.text.startswith("Per Port Authority of Velmar, an undated source, Captain Ilse Marr")
+    assert ans.citations[0].published == ""
