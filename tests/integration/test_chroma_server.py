@@ -127,6 +127,9 @@ def test_ingest_search_and_restart_against_a_chroma_server(
         assert store.count() == report.total_chunks
         assert store.version == version
         assert sorted(store.documents()) == sorted(p.name for p in seeds_dir.glob("*.txt"))
+        library = store.library.all()  # the document records live on the server too
+        assert sorted(library) == sorted(store.documents())
+        assert library["001_fd24264b0bd6d25d.txt"].outlet == "Yonhap"
 
 
 def test_an_unreachable_chroma_url_fails_fast_with_advice(tmp_path: Path) -> None:

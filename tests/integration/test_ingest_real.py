@@ -66,3 +66,37 @@ def test_reingest_with_the_real_model_embeds_nothing(indexed: Assistant) -> None
     report = indexed.ingest([seeds], progress=False)
     assert (report.added, report.removed, report.updated) == (0, 0, 0)
     assert report.unchanged == report.total_chunks == indexed.store.count()
+
+
+def test_a_web_page_and_a_pdf_are_indexed_and_found_with_the_real_model(indexed: Assistant, tmp_path: Path) -> None:
+    from fpdf import FPDF
+
+    page = tmp_path / "ferries.html"
+    page.write_text(
+        "<html><head><title>Ferry pact signed | Strait Gazette</title>"
+        '<meta property="article:published_time" content="2024-06-03"></head><body>'
+        "<nav>Home | Ports | Weather</nav><article><h1>Ferry pact signed</h1>"
+        "<p>Two island councils signed a pact on Monday to run a single winter ferry timetable, "
+        "ending years of duplicated crossings.</p></article></body></html>",
+        encoding="utf-8",
+    )
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("helvetica", size=11)
+    for line in (
+        "Lighthouse survey report",
+        "Date: 2024-06-10",
+        "The survey found that the northern lighthouse lamp had been dimmed by salt and needed a new lens.",
+    ):
+        pdf.multi_cell(0, 6, line)
+        pdf.ln(2)
+    pdf.output(str(tmp_path / "lighthouse.pdf"))
+    report = indexed.ingest([page, tmp_path / "lighthouse.pdf"], progress=False)
+    assert report.skipped == [] and report.added >= 2
+    assert sources(indexed, "Why was the northern lighthouse lamp dim?", k=1) == ["lighthouse.pdf"]
+    assert sources(indexed, "Which councils agreed on one winter ferry timetable?", k=1) == ["ferries.html"]
+    records = {r.source: r for r in indexed.documents()}
+    assert (records["ferries.html"].outlet, records["ferries.html"].published) == ("Strait Gazette", "2024-06-03")
+    assert (records["lighthouse.pdf"].kind, records["lighthouse.pdf"].published) == ("pdf", "2024-06-10")
+    for name in ("ferries.html", "lighthouse.pdf"):
+        indexed.remove_document(name)
