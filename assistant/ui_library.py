@@ -178,6 +178,8 @@ def copy_into(batch: Path, accepted: Iterable[Accepted]) -> list[Path]:
 
 def _short_method(how: str) -> str:
     """'dateline \\'SEOUL, Jul 2 ...\\'' -> 'dateline'; 'web page metadata (title)' -> 'web page metadata'."""
+    if how.startswith("sidecar"):
+        return "sidecar"  # 'sidecar NAME.meta.yaml'
     m = _METHOD_END.search(how)
     short = (how[: m.start()] if m else how).strip() or how.strip()
     return short if len(short) <= 40 else short[:39] + "…"
@@ -504,7 +506,8 @@ def build_library(
         datatype=DATATYPES,
         interactive=False,
         wrap=True,
-        max_height=520,
+        max_height=640,
+        column_widths=["15%", "22%", "12%", "9%", "22%", "6%", "14%"],
         label="Library",
         buttons=["fullscreen", "copy"],
         elem_id="ka-library-table",

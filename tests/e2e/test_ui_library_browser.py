@@ -13,11 +13,12 @@ import pytest
 from fpdf import FPDF
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 from test_ui_browser import CHROMIUM, CHROMIUM_ARGS, WAIT_MS, assert_only_local_requests, screenshot
-from ui_harness import WORKING_GROUP, Served, fake_server
+from ui_harness import SEEDS, WORKING_GROUP, Served, fake_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
 MAX_FILE_MB = 0.05  # 50 KB: a test can go over it cheaply
+SEED_NAMES = {p.name for p in SEEDS.glob("*.txt")}
 PAYLOAD = "<img src=x onerror=window.__pwned=1>"
 
 
@@ -84,6 +85,9 @@ def served(library_app: Served) -> Iterator[Served]:
     library_app.llm.delay_s = 0.0
     yield library_app
     library_app.llm.delay_s = 0.0
+    for record in library_app.assistant.documents():  # each test starts from the seeds alone
+        if record.source not in SEED_NAMES:
+            library_app.assistant.remove_document(record.source)
 
 
 @pytest.fixture
@@ -114,7 +118,7 @@ def upload(page: Page, files: list[Path]) -> Locator:
 
 
 def row(page: Page, name: str) -> Locator:
-    return page.locator("#ka-library-table tbody tr").filter(has_text=name)
+    return page.locator("#ka-library-table div[role='row']").filter(has_text=name)
 
 
 def expect_row(page: Page, name: str, *cells: str) -> None:
@@ -188,7 +192,7 @@ def test_remove_a_document_after_confirming(page: Page, served: Served, tmp_path
     path = Path(served.assistant.store.library.get("to-remove.html").path)  # type: ignore[union-attr]
     assert path.is_file()
 
-    row(page, "to-remove.html").locator("td").first.click()  # a row click picks the document
+    row(page, "to-remove.html").locator("[role='gridcell']").first.click()  # a row click picks the document
     expect(page.locator("#ka-remove-choice input")).to_have_value("to-remove.html")
     page.locator("#ka-remove").click()
     status = page.locator("#ka-library-status")
@@ -238,5 +242,7 @@ def test_chat_keeps_answering_while_a_document_is_uploaded(page: Page, served: S
     expect(message.locator(".ka-drafting")).to_have_count(0)
     expect(message.locator(".ka-sources mark")).to_contain_text("November 2018")
     served.llm.delay_s = 0.0
-    page.locator("#ka-outlets").click()
-    expect(page.get_by_role("option", name="The Korea Herald")).to_be_visible()  # the filter knows the new outlet
+    page.locator("#ka-outlets input").click()
+    expect(
+        page.get_by_role("option", name="The Korea Herald", exact=True)
+    ).to_be_visible()  # the filter knows the new outlet

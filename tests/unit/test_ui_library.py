@@ -6,11 +6,14 @@ from pathlib import Path
 
 import pytest
 
+from assistant.config import Settings
 from assistant.ingest import IngestReport
 from assistant.library import DocumentRecord
+from assistant.store import StoreError
 from assistant.ui_library import (
     COLUMNS,
     Accepted,
+    LibraryActions,
     copy_into,
     how_found,
     message_html,
@@ -177,3 +180,51 @@ def test_outcome_names_added_unchanged_and_skipped_files() -> None:
     assert "a.html replaces the earlier upload of the same name" in shown
     assert "2 file(s) not added" in shown
     assert shown.count("<li>") == 2
+
+
+class _BrokenStoreAssistant:
+    """Stands in for Assistant: every store call fails as a locked store does."""
+
+    class _Library:
+        def get(self, name: str) -> None:
+            raise StoreError("the index is locked by another process (pid 1)")
+
+    def __init__(self) -> None:
+        self.store = type("S", (), {"library": self._Library()})()
+
+    def documents(self) -> list[DocumentRecord]:
+        raise StoreError("the index is locked by another process (pid 1)")
+
+    def ingest(self, paths: object, progress: object = None) -> IngestReport:
+        raise StoreError("the index is locked by another process (pid 1)")
+
+    def remove_document(self, name: str) -> int:
+        raise KeyError(name)
+
+
+def _actions(tmp_path: Path, assistant: object) -> LibraryActions:
+    settings = Settings(persist_dir=tmp_path / "vs", upload_dir=tmp_path / "uploads", max_file_mb=1)
+    return LibraryActions(assistant, settings)  # type: ignore[arg-type]
+
+
+def test_a_store_error_is_a_message_and_the_copies_are_dropped(tmp_path: Path) -> None:
+    actions = _actions(tmp_path, _BrokenStoreAssistant())
+    src = tmp_path / "a.txt"
+    src.write_text("Officials met in Seoul.")
+    shown = actions.upload([src])
+    assert "The library could not be changed" in shown and "locked by another process" in shown
+    assert "Traceback" not in shown
+    assert list((tmp_path / "uploads").iterdir()) == [], "nothing is left in the upload folder"
+    assert "could not be changed" in actions.remove("a.txt")
+    message, confirm = actions.describe("a.txt")
+    assert not confirm and "not available" in message
+
+
+def test_an_upload_with_nothing_usable_reads_nothing(tmp_path: Path) -> None:
+    actions = _actions(tmp_path, _BrokenStoreAssistant())  # the store is never reached
+    png = tmp_path / "photo.png"
+    png.write_bytes(b"\x89PNG")
+    shown = actions.upload([png])
+    assert "Nothing was added" in shown and "photo.png: not uploaded: not a supported type" in shown
+    assert "Nothing uploaded" in actions.upload([])
+    assert not (tmp_path / "uploads").exists()
