@@ -251,6 +251,11 @@ def chat(outlet: tuple[str, ...], since: str | None, until: str | None) -> None:
 @click.option("--baseline", is_flag=True, help="Also run a plain LangChain RAG chain on the same model, side by side.")
 @click.option("--only", multiple=True, help="Only questions whose id starts with this (repeatable).")
 @click.option("--kind", multiple=True, help="Only questions of this kind (repeatable).")
+@click.option(
+    "--fresh",
+    is_flag=True,
+    help="Index the set's own corpus (its `corpus:`) into a temporary store and ask there, not the main index.",
+)
 def eval_command(
     set_path: Path | None,
     as_json: bool,
@@ -258,8 +263,11 @@ def eval_command(
     baseline: bool,
     only: tuple[str, ...],
     kind: tuple[str, ...],
+    fresh: bool,
 ) -> None:
     """Run the eval set against the configured assistant; exit 1 when a metric is below its threshold."""
+    import tempfile
+
     from assistant.config import PROJECT_ROOT
     from assistant.evaluation import EvalSet, EvalSetError, run_baseline, run_eval, table, write_reports
 
@@ -268,7 +276,14 @@ def eval_command(
     except EvalSetError as exc:
         _fail(str(exc))
         return
-    assistant = _open()
+    scratch = tempfile.TemporaryDirectory(prefix="assistant-eval-") if fresh else None
+    if scratch is not None:
+        if eval_set.corpus is None:
+            _fail(f"{eval_set.path} names no corpus: add `corpus: FOLDER` to it, or drop --fresh.")
+        assistant = _open(Settings(persist_dir=Path(scratch.name)))
+        click.echo(assistant.ingest([eval_set.corpus]).summary(), err=True)  # type: ignore[list-item]
+    else:
+        assistant = _open()
     try:
         if assistant.store.count() == 0:
             _fail(f"The index at {assistant.store.location} is empty: run `assistant ingest seeds/` first.")
@@ -281,6 +296,8 @@ def eval_command(
         return
     finally:
         assistant.close()
+        if scratch is not None:
+            scratch.cleanup()
     paths = write_reports(report, report_dir or PROJECT_ROOT / "evals" / "reports" / "latest")
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))

@@ -216,7 +216,7 @@ class DocumentReader:
             raise DocumentError(f"{name}: unsupported extension {suffix or '(none)'}; use .txt, .md, .html or .pdf")
         size = path.stat().st_size
         if self.max_bytes is not None and size > self.max_bytes:
-            raise DocumentError(f"{name}: {size / 1e6:.1f} MB is over the {self.max_bytes / 1e6:.0f} MB limit per file")
+            raise DocumentError(f"{name}: {size / 1e6:.1f} MB is over the {self.max_bytes / 1e6:g} MB limit per file")
         try:
             extracted = extract(path.read_bytes(), path.suffix)
         except FormatError as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -135,6 +136,7 @@ class Store:
         self.location = settings.chroma_url or str(settings.persist_dir)
         self._lock: ProcessLock | None = None
         self._library: Library | None = None
+        self._writer = threading.RLock()  # one writing thread at a time (flock is per process, not per thread)
         if not settings.chroma_url:
             self._lock = ProcessLock(settings.persist_dir / LOCK_FILE, settings.lock_timeout_s)
             self._lock.acquire(fcntl.LOCK_SH)
@@ -175,7 +177,12 @@ class Store:
 
     @contextmanager
     def writing(self) -> Iterator[None]:
-        """Hold the exclusive write lock (embedded store) for the duration of the block."""
+        """Hold the exclusive write lock for the duration of the block: against other threads of this process
+        (any store) and, for the embedded store, against other processes."""
+        with self._writer:
+            yield from self._process_writing()
+
+    def _process_writing(self) -> Iterator[None]:
         if self._lock is None:
             yield
             return

@@ -265,7 +265,7 @@ def test_a_rebuild_respects_the_file_size_limit(index: Index, tmp_path: Path) ->
     other.write_text("Allies talk\n\nThe allies talked.\n", "utf-8")
     report = index.ingest(other, max_file_mb=0.001, chunk_size=100)
     assert report.rebuilt
-    assert report.skipped == [("small.txt", "small.txt: 0.0 MB is over the 0 MB limit per file")]
+    assert report.skipped == [("small.txt", "small.txt: 0.0 MB is over the 0.001 MB limit per file")]
 
 
 # --- bad files -----------------------------------------------------------------------------------

@@ -254,3 +254,29 @@ def test_a_malformed_chroma_url_is_a_store_error(tmp_path: Path, url: str) -> No
         open_store(settings_for(tmp_path / "vs", chroma_url=url))
     assert f"ASSISTANT_CHROMA_URL={url!r}" in str(err.value)
     assert not (tmp_path / "vs").exists()  # a server URL never touches the embedded store
+
+
+def test_two_threads_of_one_process_write_one_after_the_other(tmp_path: Path) -> None:
+    import threading
+    import time
+
+    from assistant.embeddings import make_embeddings
+    from assistant.store import Store
+
+    inside: list[int] = []
+    overlap: list[bool] = []
+    with Store(Settings(persist_dir=tmp_path / "vs"), make_embeddings("fake:8", 8)) as store:
+
+        def write() -> None:
+            with store.writing():
+                inside.append(1)
+                overlap.append(len(inside) > 1)
+                time.sleep(0.05)
+                inside.pop()
+
+        threads = [threading.Thread(target=write) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=10)
+    assert overlap == [False] * 4
