@@ -200,6 +200,12 @@ class DocumentReader:
         self.fields = MetadataReader(cues, outlets)
         self.max_bytes = max_bytes
 
+    @property
+    def version(self) -> str:
+        """Changes when the lexicons the reader judges with change (a record read with others is stale)."""
+        data = repr((self.cues, sorted(self.fields.outlets.by_alias.items())))
+        return hashlib.sha256(data.encode()).hexdigest()[:16]
+
     @classmethod
     def default(cls, max_bytes: int | None = None) -> DocumentReader:
         return cls(DocumentCues.load(), OutletTable.load(), max_bytes)

@@ -143,18 +143,21 @@ class Indexer:
                 indexed = {}
             given = self._parse(files, records, given_overrides, report)
             names = {p.source for p in given}
-            others = self._parse(
-                [
-                    Path(p)
-                    for s, p in sorted(known_paths.items())
-                    if s not in names and s not in {f.name for f in files} and Path(p).is_file()
-                ],
-                records,
-                {},
-                report,
-            )
-            report.documents = len(given) + (len(others) if report.rebuilt else 0)
-            documents = self._corpus(given + others, report)
+            rest = [
+                (s, Path(p))
+                for s, p in sorted(known_paths.items())
+                if s not in names and s not in {f.name for f in files} and Path(p).is_file()
+            ]
+            # a document read before whose file, sidecar and lexicons are unchanged is judged from its record
+            cached = [
+                records[s]
+                for s, path in rest
+                if not report.rebuilt and s in records and records[s].file_hash == self._file_hash(path)
+            ]
+            cached_names = {r.source for r in cached}
+            others = self._parse([path for s, path in rest if s not in cached_names], records, {}, report)
+            report.documents = len(given) + (len(others) + len(cached) if report.rebuilt else 0)
+            documents, traces = self._corpus(given + others, cached, records, report)
             report.skipped = [
                 (name, f"{reason} (its previously indexed version is kept)")
                 if (name in indexed or name in records) and name not in names and not report.rebuilt
@@ -162,13 +165,17 @@ class Indexer:
                 for name, reason in report.skipped
             ]
             overrides_of = {
-                p.source: self._overrides(p.source, records, given_overrides if p.source in names else {})
-                for p in given + others
+                d.source: self._overrides(d.source, records, given_overrides if d.source in names else {})
+                for d in documents
             }
             changed, chunk_counts = self._sync(documents, indexed, records, names, report)
-            changed |= self._remove_missing(indexed, records, folders, {d.source for d in documents}, report)
+            present = {d.source for d in documents} | cached_names
+            changed |= self._remove_missing(indexed, records, folders, present, report)
             self.store.library.put(
-                [DocumentRecord.of(d, chunk_counts[d.source], overrides_of.get(d.source)) for d in documents]
+                [
+                    DocumentRecord.of(d, chunk_counts[d.source], overrides_of.get(d.source), traces[d.source])
+                    for d in documents
+                ]
             )
             if changed or report.rebuilt or manifest.get("fingerprint") != fingerprint["fingerprint"]:
                 self.store.write_manifest(fingerprint, bump=changed)
@@ -224,25 +231,80 @@ class Indexer:
             parsed[item.source] = item
         return list(parsed.values())
 
-    def _corpus(self, parsed: list[Parsed], report: IngestReport) -> list[Document]:
-        """What only the whole corpus shows: lines an outlet repeats across its pages, syndicated paragraphs."""
-        shared = shared_lines(parsed)
+    def _corpus(
+        self,
+        parsed: list[Parsed],
+        cached: list[DocumentRecord],
+        records: dict[str, DocumentRecord],
+        report: IngestReport,
+    ) -> tuple[list[Document], dict[str, dict[str, Any]]]:
+        """What only the whole corpus shows: lines an outlet repeats across its pages, syndicated paragraphs.
+
+        `cached` documents take part through their records; one whose outcome changes is read again.
+        """
+        shared = shared_lines(
+            [(p.metadata.outlet, {normalised(line) for line in p.lines if line.strip()}) for p in parsed]
+            + [(r.outlet, set(r.line_keys)) for r in cached]
+        )
+
+        def hits(outlet: str, keys: set[str]) -> set[str]:
+            return keys & shared.get(outlet, set())
+
+        stale = [r for r in cached if hits(r.outlet, set(r.line_keys)) != set(r.shared_hits)]
+        parsed = parsed + self._parse([Path(r.path) for r in stale], records, {}, report)
+        cached = [r for r in cached if r not in stale]
         parsed = [self.reader.rejudge(p, shared.get(p.metadata.outlet, set())) for p in parsed]
         kept = [[line if i not in p.chrome else "" for i, line in enumerate(p.lines)] for p in parsed]
-        order = [(not p.metadata.published, p.metadata.published, p.source) for p in parsed]
-        names = [f"{p.metadata.outlet or 'an unknown outlet'} ({p.source})" for p in parsed]
+        kept += [_lines_of(r.paragraphs) for r in cached]
+        meta = [(p.source, p.metadata.outlet, p.metadata.published) for p in parsed]
+        meta += [(r.source, r.outlet, r.published) for r in cached]
+        order = [(not published, published, source) for source, _, published in meta]
+        names = [f"{outlet or 'an unknown outlet'} ({source})" for source, outlet, _ in meta]
         found = find_syndicated(
             kept, order, names, self.settings.syndication_threshold, self.settings.syndication_min_words
         )
-        documents: list[Document] = []
-        for d, p in enumerate(parsed):
+
+        def outcome(d: int) -> tuple[dict[str, str], tuple[str, ...], str]:
+            dropped = {str(i): why for i, why in found.dropped.get(d, {}).items()}
             also = tuple(sorted(names[o] for o in found.also_in.get(d, ())))
-            copy_of = parsed[found.copy_of[d]].source if d in found.copy_of else ""
+            return dropped, also, meta[found.copy_of[d]][0] if d in found.copy_of else ""
+
+        changed = [
+            r
+            for k, r in enumerate(cached)
+            if outcome(len(parsed) + k) != (r.dropped, tuple(r.also_reported_by), r.copy_of)
+        ]
+        if changed:  # read them again and decide once more, now over full readings
+            again = self._parse([Path(r.path) for r in changed], records, {}, report)
+            return self._corpus(parsed + again, [r for r in cached if r not in changed], records, report)
+        documents: list[Document] = []
+        traces: dict[str, dict[str, Any]] = {}
+        for d, p in enumerate(parsed):
+            dropped, also, copy_of = outcome(d)
             try:
                 documents.append(self.reader.finish(p, found.dropped.get(d), also, copy_of))
             except DocumentError as exc:
                 report.skipped.append((p.source, str(exc)))
-        return documents
+                continue
+            keys = {normalised(line) for line in p.lines if line.strip()}
+            traces[p.source] = {
+                "file_hash": self._file_hash(p.path),
+                "line_keys": sorted(keys),
+                "paragraphs": [(i, line) for i, line in enumerate(kept[d]) if line.strip()],
+                "shared_hits": sorted(hits(p.metadata.outlet, keys)),
+                "dropped": dropped,
+            }
+        return documents, traces
+
+    def _file_hash(self, path: Path) -> str:
+        """Changes when the file, its sidecar, the lexicons or the reading code change."""
+        digest = hashlib.sha256(f"{PIPELINE_VERSION}:{self.reader.version}".encode())
+        for part in (path, path.with_name(path.name + SIDECAR_SUFFIX)):
+            try:
+                digest.update(part.read_bytes())
+            except OSError:
+                digest.update(b"-")
+        return digest.hexdigest()[:32]
 
     # --- the store -------------------------------------------------------------------------------
 
@@ -340,14 +402,22 @@ def make_reader(settings: Settings) -> DocumentReader:
     return DocumentReader(cues, OutletTable.load(settings.outlets_file), int(settings.max_file_mb * 1e6))
 
 
-def shared_lines(parsed: list[Parsed]) -> dict[str, set[str]]:
-    """Per outlet, the normalised lines that two or more of its documents print (its pages' chrome)."""
+def _lines_of(paragraphs: list[tuple[int, str]]) -> list[str]:
+    """Kept lines by position ('' elsewhere) from a record's (position, line) pairs."""
+    out = [""] * (max((i for i, _ in paragraphs), default=-1) + 1)
+    for i, line in paragraphs:
+        out[i] = line
+    return out
+
+
+def shared_lines(documents: list[tuple[str, set[str]]]) -> dict[str, set[str]]:
+    """Per outlet, the normalised lines that two or more of its documents print (its pages' chrome).
+
+    `documents` holds (outlet, normalised lines) for each document."""
     seen: dict[str, dict[str, int]] = {}
-    for p in parsed:
-        outlet = p.metadata.outlet
+    for outlet, keys in documents:
         if not outlet:
             continue
-        keys = {normalised(line) for line in p.lines if line.strip()}
         counts = seen.setdefault(outlet, {})
         for key in keys:
             counts[key] = counts.get(key, 0) + 1

@@ -34,9 +34,21 @@ class DocumentRecord:
     overrides: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     text: str = ""
+    # what the corpus-wide pass needs to judge this document again without reading its file (see ingest.py)
+    file_hash: str = ""  # of the file, its sidecar and the reader's lexicons: unchanged means the same reading
+    line_keys: list[str] = field(default_factory=list)  # its lines, normalised
+    paragraphs: list[tuple[int, str]] = field(default_factory=list)  # its kept lines by position, before syndication
+    shared_hits: list[str] = field(default_factory=list)  # its lines its outlet prints on other pages
+    dropped: dict[str, str] = field(default_factory=dict)  # line -> why syndication left it out
 
     @classmethod
-    def of(cls, doc: Document, chunks: int, overrides: dict[str, str] | None = None) -> DocumentRecord:
+    def of(
+        cls,
+        doc: Document,
+        chunks: int,
+        overrides: dict[str, str] | None = None,
+        trace: dict[str, Any] | None = None,
+    ) -> DocumentRecord:
         meta = doc.metadata
         removed: dict[str, int] = {}
         for r in doc.removals:
@@ -62,12 +74,15 @@ class DocumentRecord:
             overrides=dict(overrides or {}),
             notes=list(doc.notes),
             text=doc.text,
+            **(trace or {}),
         )
 
     def to_dict(self, with_text: bool = False) -> dict[str, Any]:
+        """The record as data; without the text and the corpus pass's working data unless `with_text`."""
         out = asdict(self)
         if not with_text:
-            out.pop("text")
+            for key in ("text", "line_keys", "paragraphs", "shared_hits", "dropped", "file_hash"):
+                out.pop(key)
         return out
 
 
@@ -85,13 +100,13 @@ class Library:
             if not got["ids"]:
                 return out
             for body in got["documents"]:
-                record = DocumentRecord(**json.loads(body))
+                record = _record(body)
                 out[record.source] = record
             offset += len(got["ids"])
 
     def get(self, source: str) -> DocumentRecord | None:
         got = self.collection.get(ids=[source], include=["documents"])
-        return DocumentRecord(**json.loads(got["documents"][0])) if got["ids"] else None
+        return _record(got["documents"][0]) if got["ids"] else None
 
     def put(self, records: list[DocumentRecord]) -> None:
         for i in range(0, len(records), 500):
@@ -110,3 +125,11 @@ class Library:
     def clear(self) -> None:
         ids = self.collection.get(include=[])["ids"]
         self.delete(list(ids))
+
+
+def _record(body: str) -> DocumentRecord:
+    data = json.loads(body)
+    known = DocumentRecord.__dataclass_fields__
+    record = DocumentRecord(**{k: v for k, v in data.items() if k in known})
+    record.paragraphs = [(int(i), str(t)) for i, t in record.paragraphs]
+    return record

@@ -128,3 +128,47 @@ def test_docs_cli_lists_and_removes(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert "Removed a.txt (1 chunk(s))." in gone.output
     assert gone.exit_code == 2 and "Not in the library: nope.txt" in gone.output
     assert "The library is empty" in runner.invoke(main, ["docs"]).output
+
+
+def test_adding_a_document_reads_only_the_documents_it_changes(
+    assistant: Assistant, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from assistant.corpus import DocumentReader
+
+    read: list[str] = []
+    parse = DocumentReader.parse
+
+    def counting(self: DocumentReader, path: Path, *args: object, **kwargs: object) -> object:
+        read.append(path.name)
+        return parse(self, path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(DocumentReader, "parse", counting)
+    tagline = "Independent news from both shores since 1921"
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "a.txt").write_text(page("Strait Gazette", "2024-05-08", WIRE[0], [], tagline, "Radar deal"), "utf-8")
+    (old / "b.txt").write_text(page("Port News", "2024-05-09", WIRE[1], [], "", "Ferry fares"), "utf-8")
+    assistant.ingest([old], progress=False)
+    read.clear()
+    unrelated = tmp_path / "c.txt"
+    unrelated.write_text(page("Harbour Weekly", "2024-06-01", WIRE[2], [], "", "Tug strike"), "utf-8")
+    assistant.ingest([unrelated], progress=False)
+    assert read == ["c.txt"]  # a.txt and b.txt were judged from their records
+    read.clear()
+    sibling = tmp_path / "d.txt"  # same outlet, same tagline: a.txt's tagline is now the outlet's chrome
+    sibling.write_text(
+        page("Strait Gazette", "2024-06-02", "Pilots struck a deal today.", [], tagline, "Pilots"), "utf-8"
+    )
+    assistant.ingest([sibling], progress=False)
+    assert sorted(read) == ["a.txt", "d.txt"]
+    records = {r.source: r for r in assistant.documents()}
+    assert tagline not in records["a.txt"].text
+    assert {m["source"] for _, _, m in assistant.store.all_chunks()} == {"a.txt", "b.txt", "c.txt", "d.txt"}
+    read.clear()
+    copy = tmp_path / "e.txt"  # an earlier copy of b.txt's story: b.txt now cites it as the first publication
+    copy.write_text(page("Wire Daily", "2024-05-01", WIRE[1], [], "", "Fares"), "utf-8")
+    assistant.ingest([copy], progress=False)
+    assert sorted(read) == ["b.txt", "e.txt"]
+    records = {r.source: r for r in assistant.documents()}
+    assert WIRE[1] not in records["b.txt"].text and WIRE[1] in records["e.txt"].text
+    assert records["e.txt"].also_reported_by == ["Port News (b.txt)"]
