@@ -106,6 +106,8 @@ class DateFinder:
         from dateparser.search import search_dates
 
         text = date_text(line)
+        if not any(c.isdigit() for c in text):
+            return []  # a date with a day names it in digits; the parser need not read this line
         try:
             hits = search_dates(
                 text,
