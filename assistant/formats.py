@@ -10,6 +10,10 @@ from __future__ import annotations
 import io
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bs4 import BeautifulSoup
 
 KINDS = ("text", "markdown", "html", "pdf")
 _BLOCKS = [
@@ -129,10 +133,13 @@ def read_html(html: str) -> Extracted:
     updated = htmldate.find_date(html, original_date=False, extensive_search=False, outputformat="%Y-%m-%d")
     if updated and updated != published:
         hints["updated"] = Hint(updated, "web page markup (htmldate, last modified)", 0.8)
-    site = _site_from_title_tag(html, hints["title"].value if "title" in hints else "")
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(html, "html.parser")  # once, for what trafilatura does not report
+    site = _site_from_title_tag(soup, hints["title"].value if "title" in hints else "")
     if site:
         hints["site"] = Hint(site, "web page <title> (the part beside the headline, or the whole)", 0.8)
-    footer = _footer_text(html)
+    footer = _footer_text(soup)
     if footer:
         hints["footer"] = Hint(footer, "web page footer", 0.5)
     return Extracted("html", text, hints, tuple(notes))
@@ -156,12 +163,10 @@ def visible_text(html: str) -> str:
     return "\n".join(line for line in lines if line)
 
 
-def _site_from_title_tag(html: str, headline: str) -> str:
+def _site_from_title_tag(soup: BeautifulSoup, headline: str) -> str:
     """The site's name from <title>: the part beside the headline ('Headline - Site'), or a whole <title>
     that is not the headline (a page titled with the site's name only)."""
-    from bs4 import BeautifulSoup
-
-    tag = BeautifulSoup(html, "html.parser").title
+    tag = soup.title
     title = " ".join(tag.get_text(" ").split()) if tag else ""
     if not title or not headline:
         return ""
@@ -173,11 +178,8 @@ def _site_from_title_tag(html: str, headline: str) -> str:
     return title if len(title.split()) <= 5 else ""
 
 
-def _footer_text(html: str) -> str:
+def _footer_text(soup: BeautifulSoup) -> str:
     """The text of the page's <footer> elements (where a copyright line names the publisher)."""
-    from bs4 import BeautifulSoup
-
-    soup = BeautifulSoup(html, "html.parser")
     parts = [" ".join(f.get_text(" ").split()) for f in soup.find_all("footer")]
     return "\n".join(p for p in parts if p)
 

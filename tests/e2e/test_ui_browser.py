@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -42,19 +43,27 @@ def browser() -> Iterator[Browser]:
         browser.close()
 
 
-@pytest.fixture
-def page(browser: Browser, served: Served) -> Iterator[Page]:
-    """A fresh page on the app; every request it makes is recorded in page.requested."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+@contextmanager
+def app_page(browser: Browser, url: str, height: int = 1000) -> Iterator[Page]:
+    """A fresh page on the app at `url`; every request it makes is recorded in page.requested."""
+    context = browser.new_context(viewport={"width": 1400, "height": height})
     page = context.new_page()
     page.set_default_timeout(WAIT_MS)
     requested: list[str] = []
     page.on("request", lambda request: requested.append(request.url))
     page.requested = requested  # type: ignore[attr-defined]
-    page.goto(served.url, timeout=WAIT_MS)
+    page.goto(url, timeout=WAIT_MS)
     expect(page.locator("#ka-question textarea")).to_be_visible()
-    yield page
-    context.close()
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def page(browser: Browser, served: Served) -> Iterator[Page]:
+    with app_page(browser, served.url) as page:
+        yield page
 
 
 def bot_messages(page: Page) -> Locator:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from fpdf import FPDF
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
-from test_ui_browser import CHROMIUM, CHROMIUM_ARGS, WAIT_MS, assert_only_local_requests, screenshot
+from test_ui_browser import CHROMIUM, CHROMIUM_ARGS, WAIT_MS, app_page, assert_only_local_requests, screenshot
 from ui_harness import SEEDS, WORKING_GROUP, Served, fake_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
@@ -92,16 +92,8 @@ def served(library_app: Served) -> Iterator[Served]:
 
 @pytest.fixture
 def page(browser: Browser, served: Served) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1400, "height": 1100})
-    page = context.new_page()
-    page.set_default_timeout(WAIT_MS)
-    requested: list[str] = []
-    page.on("request", lambda request: requested.append(request.url))
-    page.requested = requested  # type: ignore[attr-defined]
-    page.goto(served.url, timeout=WAIT_MS)
-    expect(page.locator("#ka-question textarea")).to_be_visible()
-    yield page
-    context.close()
+    with app_page(browser, served.url, height=1100) as page:
+        yield page
 
 
 def open_library(page: Page) -> None:
