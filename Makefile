@@ -11,9 +11,10 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 # torch==2.13.0 first: the CPU wheel; anything newer pulls GBs of CUDA packages.
-$(STAMP): pyproject.toml | $(BIN)/python
+$(STAMP): pyproject.toml requirements/pinned.txt | $(BIN)/python
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[model,dev]'
+	$(BIN)/pip install --quiet --no-deps --require-hashes -r requirements/pinned.txt
 	touch $@
 
 install: $(STAMP)
