@@ -14,6 +14,7 @@ from assistant.chain import Answer, AnswerChain, Message
 from assistant.config import Settings
 from assistant.embeddings import make_embeddings
 from assistant.ingest import Indexer, IngestReport
+from assistant.language import Language, QuestionLexicon
 from assistant.lexical import Analyzer
 from assistant.library import DocumentRecord
 from assistant.prompts import Prompts
@@ -83,8 +84,11 @@ class Assistant:
     @property
     def answer_chain(self) -> AnswerChain:
         if self._answer_chain is None:
+            language = Language(
+                self.settings.spacy_model, QuestionLexicon.load(extra=self.settings.questions_file)
+            )
             self._answer_chain = AnswerChain(
-                self.settings, self.retriever, self.llm, self.prompts, self.analyzer, self.count_tokens
+                self.settings, self.retriever, self.llm, self.prompts, self.analyzer, self.count_tokens, language
             )
         return self._answer_chain
 

