@@ -48,6 +48,7 @@ METRICS: dict[str, tuple[str, str]] = {
     "retrieval_hit_at_5": ("min", "gold source in the top 5"),
     "retrieval_mrr": ("min", "mean reciprocal rank of the first gold source"),
     "metadata_accuracy": ("min", "title, outlet and date of each document as its metadata table gives them"),
+    "speaker_consistency": ("min", "answered speaker questions that name the right speaker and cite only them"),
 }
 
 
@@ -68,6 +69,8 @@ class EvalQuestion:
     history: tuple[dict[str, str], ...] = ()
     note: str = ""
     tags: tuple[str, ...] = ()
+    speaker: tuple[str, ...] = ()  # whose view or statement it asks about: accepted variants of one name
+    wrong_speakers: tuple[tuple[str, ...], ...] = ()  # others quoted nearby, each a list of variants
 
     @property
     def answerable(self) -> bool:
@@ -146,6 +149,8 @@ def _question(item: Any, index: int, path: Path) -> EvalQuestion:
         raise EvalSetError(f"{where} ({item['id']}): an answerable question needs key_facts")
     key_facts = tuple(tuple(str(v) for v in (f if isinstance(f, list) else [f])) for f in facts)
     history = tuple({"role": str(m["role"]), "content": str(m["content"])} for m in item.get("history") or [])
+    tags = tuple(str(t) for t in item.get("tags") or ())
+    speaker, wrong_speakers = _speakers(item, tags, f"{where} ({item['id']})")
     return EvalQuestion(
         id=item["id"],
         kind=item["kind"],
@@ -155,8 +160,50 @@ def _question(item: Any, index: int, path: Path) -> EvalQuestion:
         sources=tuple(item.get("sources") or ()),
         history=history,
         note=str(item.get("note") or ""),
-        tags=tuple(str(t) for t in item.get("tags") or ()),
+        tags=tags,
+        speaker=speaker,
+        wrong_speakers=wrong_speakers,
     )
+
+
+def _variants(value: Any) -> tuple[str, ...] | None:
+    """A name as its accepted variants: a string or a non-empty list of strings; None when malformed."""
+    values = value if isinstance(value, list) else [value]
+    if not values or not all(isinstance(v, str) and v.strip() for v in values):
+        return None
+    return tuple(v.strip() for v in values)
+
+
+Names = tuple[str, ...]  # one name as its accepted variants
+
+
+def _speakers(item: dict[str, Any], tags: tuple[str, ...], where: str) -> tuple[Names, tuple[Names, ...]]:
+    """The `speaker:` and `wrong_speakers:` of a question tagged `speaker`, checked."""
+    if "speaker" not in tags:
+        for key in ("speaker", "wrong_speakers"):
+            if item.get(key) is not None:
+                raise EvalSetError(f"{where}: has {key!r} but is not tagged speaker: add `speaker` to its tags")
+        return (), ()
+    if item.get("speaker") is None:
+        raise EvalSetError(
+            f"{where}: is tagged speaker but names no `speaker:` (the person or organisation whose view it asks"
+            " about, as a name or a list of accepted variants)"
+        )
+    speaker = _variants(item["speaker"])
+    if speaker is None:
+        raise EvalSetError(f"{where}: speaker must be a name or a non-empty list of accepted variants")
+    if item["expect"] != "answer":
+        raise EvalSetError(f"{where}: a speaker question must expect an answer (it asks whose view something is)")
+    raw = item.get("wrong_speakers") or []
+    wrong = tuple(_variants(w) for w in raw) if isinstance(raw, list) else (None,)
+    if any(w is None for w in wrong):
+        raise EvalSetError(f"{where}: wrong_speakers must be a list of names, each a name or a list of variants")
+    ours = {normalise(v) for v in speaker}
+    for names in wrong:
+        assert names is not None
+        if shared := ours & {normalise(v) for v in names}:
+            raise EvalSetError(f"{where}: {sorted(shared)} is both the speaker and a wrong speaker")
+    return speaker, tuple(w for w in wrong if w is not None)
 
 
 # --- scoring one answer ----------------------------------------------------------------------
@@ -203,6 +250,13 @@ class QuestionResult:
     first_token_s: float | None = None
     total_s: float = 0.0
     error: str = ""
+    speaker: str = ""  # a speaker question: whose view it asks about
+    speaker_issues: list[str] = field(default_factory=list)  # why the answer is not consistent with the speaker
+
+    @property
+    def speaker_checked(self) -> bool:
+        """A speaker question that was answered: it counts for speaker consistency."""
+        return bool(self.speaker) and not self.refused and not self.error
 
     @property
     def correct(self) -> bool:
@@ -236,11 +290,19 @@ class QuestionResult:
                 out.append(f"citations {bad} not to a gold source or not verbatim")
             if self.gold_rank is None or self.gold_rank > 5:
                 out.append("gold source not retrieved in the top 5")
+            if self.speaker_checked and self.speaker_issues:
+                out.append("speaker: " + "; ".join(self.speaker_issues))
         return out
 
 
-def score_answer(q: EvalQuestion, answer: Answer, documents: Callable[[str], str | None]) -> QuestionResult:
-    """Score an Answer against the gold; `documents(source)` gives a document's cleaned text."""
+def score_answer(
+    q: EvalQuestion,
+    answer: Answer,
+    documents: Callable[[str], str | None],
+    bylines: Callable[[str], str | None] | None = None,
+) -> QuestionResult:
+    """Score an Answer against the gold; `documents(source)` gives a document's cleaned text and `bylines(source)`
+    its byline (whose voice an unattributed quote of an op-ed or blog is)."""
     result = QuestionResult(
         id=q.id,
         kind=q.kind,
@@ -268,7 +330,94 @@ def score_answer(q: EvalQuestion, answer: Answer, documents: Callable[[str], str
             if marks and marks <= verified:
                 result.grounded_sentences += 1
     result.retrieved_sources = [str(r["source"]) for r in answer.trace.get("retrieved", [])]
+    if q.speaker:
+        result.speaker = q.speaker[0]
+        if not answer.refused:
+            result.speaker_issues = speaker_issues(q, answer, documents, bylines or (lambda source: None))
     return result
+
+
+# --- whose view: speaker consistency -------------------------------------------------------------
+
+# How far before a quote the text is read for who is speaking: about a chunk, so a quote of the form
+# '"...," she said.' finds the name its paragraph (or the one before) gives.
+SPEAKER_WINDOW_CHARS = 1000
+
+
+def _name_pattern(variants: Sequence[str]) -> re.Pattern[str]:
+    alternatives = sorted({re.escape(normalise(v)) for v in variants}, key=len, reverse=True)
+    return re.compile(r"(?<!\w)(?:" + "|".join(alternatives) + r")(?!\w)")
+
+
+def names(text: str, variants: Sequence[str]) -> bool:
+    """True when any variant of a name stands in the text as whole words (case, quotes and dashes aside)."""
+    return _name_pattern(variants).search(normalise(text)) is not None
+
+
+def quote_speaker(
+    quote: str, before: str, byline: str | None, speaker: Sequence[str], wrong: Sequence[Sequence[str]]
+) -> str | None:
+    """Whose a quote is, among the speaker (`speaker[0]` is returned) and the wrong speakers (their first name).
+
+    The speaker's when the quote names them; a wrong speaker's when it names only that one; else whoever
+    of them is named last in the text `before` it, up to its end (its passage: '"...," she said.'); else
+    the document's byline (an op-ed or a blog speaks in its author's voice); None when nothing says.
+    """
+    people = [tuple(speaker), *[tuple(w) for w in wrong]]
+    in_quote = [p for p in people if names(quote, p)]
+    if in_quote:
+        return speaker[0] if names(quote, speaker) else in_quote[0][0]
+    text = normalise(before)
+    last: tuple[int, str] | None = None
+    for person in people:
+        for m in _name_pattern(person).finditer(text):
+            if last is None or m.end() > last[0]:
+                last = (m.end(), person[0])
+    if last is not None:
+        return last[1]
+    for person in people:
+        if byline and names(byline, person):
+            return person[0]
+    return None
+
+
+def speaker_issues(
+    q: EvalQuestion, answer: Answer, documents: Callable[[str], str | None], bylines: Callable[[str], str | None]
+) -> list[str]:
+    """Why an answer to a speaker question is not consistent with its speaker (empty when it is).
+
+    It must name the speaker; no sentence of it may give the view to a wrong speaker (a sentence naming one
+    and not the speaker, holding a key fact other than the speaker's name, or any such sentence when the
+    question asks who); and every quote it cites must be the speaker's (see `quote_speaker`).
+    """
+    speaker, wrong = q.speaker, q.wrong_speakers
+    issues: list[str] = []
+    if not names(answer.text, speaker):
+        issues.append(f"the answer does not name {speaker[0]}")
+    view = [f for f in q.key_facts if not any(names(v, speaker) for v in f)]  # the statement, not the name
+    for sentence in split_sentences(answer.text):
+        if names(sentence.text, speaker):
+            continue
+        other = next((w[0] for w in wrong if names(sentence.text, w)), None)
+        if other and (not view or any(fact_found(sentence.text, f) for f in view)):
+            issues.append(f"the answer gives it to {other}: {_clip(sentence.text)!r}")
+    for c in answer.citations:
+        text = documents(c.source)
+        if text is not None and text[c.start : c.end] == c.quote:
+            before = text[max(0, c.start - SPEAKER_WINDOW_CHARS) : c.end]
+        else:  # not verbatim: the passage it was shown in stands for the document
+            at = c.context.find(c.quote)
+            before = c.context[: at + len(c.quote)] if at >= 0 else c.context + " " + c.quote
+        whose = quote_speaker(c.quote, before, bylines(c.source), speaker, wrong)
+        if whose != speaker[0]:
+            said = f"{whose}'s" if whose else "not attributed to anyone"
+            issues.append(f"quote [{c.n}] ({c.source}) is {said}, not {speaker[0]}'s: {_clip(c.quote)!r}")
+    return issues
+
+
+def _clip(text: str, length: int = 90) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= length else text[: length - 3] + "..."
 
 
 # --- metrics -----------------------------------------------------------------------------------
@@ -292,6 +441,8 @@ def compute_metrics(results: Sequence[QuestionResult]) -> dict[str, float | None
         "refusal_rate": _share(sum(r.refused for r in refusable), len(refusable)),
         "false_refusal_rate": _share(sum(r.refused for r in answerable), len(answerable)),
     }
+    spoken = [r for r in results if r.speaker_checked]
+    metrics["speaker_consistency"] = _share(sum(not r.speaker_issues for r in spoken), len(spoken))
     ranks = [r.gold_rank for r in answerable]
     for k in (1, 3, 5):
         metrics[f"retrieval_hit_at_{k}"] = _share(sum(1 for x in ranks if x is not None and x <= k), len(ranks))
@@ -395,6 +546,8 @@ def _breaks(metric: str, r: QuestionResult) -> bool:
         return r.expect == "answer" and not r.refused and not any(c.gold for c in r.citations)
     if metric == "groundedness":
         return r.expect == "answer" and not r.refused and r.grounded_sentences < r.sentences
+    if metric == "speaker_consistency":
+        return r.speaker_checked and bool(r.speaker_issues)
     if metric.startswith("retrieval"):
         k = 1 if metric.endswith("_1") else 3 if metric.endswith("_3") else 5
         return r.expect == "answer" and (r.gold_rank is None or r.gold_rank > k)
@@ -410,13 +563,14 @@ def run_questions(
     answer: AnswerFn,
     documents: Callable[[str], str | None],
     progress: bool | None = None,
+    bylines: Callable[[str], str | None] | None = None,
 ) -> EvalReport:
     """Run every question through `answer` and score it; an exception becomes a failed question."""
     started = time.perf_counter()
     results: list[QuestionResult] = []
     for q in tqdm(eval_set.questions, desc=name, unit="q", disable=progress is False or None):
         try:
-            results.append(score_answer(q, answer(q), documents))
+            results.append(score_answer(q, answer(q), documents, bylines))
         except Exception as exc:  # one broken question must not stop the run
             results.append(
                 QuestionResult(q.id, q.kind, q.question, q.expect, "", False, error=f"{type(exc).__name__}: {exc}")
@@ -426,12 +580,12 @@ def run_questions(
 
 def run_eval(eval_set: EvalSet, assistant: Assistant, progress: bool | None = None) -> EvalReport:
     """Run the set through the assistant's grounded chain."""
-    texts = document_texts(assistant)
+    texts, bylines = _texts_and_bylines(assistant)
 
     def answer(q: EvalQuestion) -> Answer:
         return assistant.ask(q.question, history=list(q.history) or None)
 
-    report = run_questions("grounded chain", eval_set, answer, texts.get, progress)
+    report = run_questions("grounded chain", eval_set, answer, texts.get, progress, bylines.get)
     report.settings = _settings_summary(assistant)
     if eval_set.metadata is not None:
         report.extra["metadata_accuracy"], report.metadata_misses = metadata_accuracy(assistant, eval_set.metadata)
@@ -487,14 +641,21 @@ def run_baseline(eval_set: EvalSet, assistant: Assistant, progress: bool | None 
     from assistant.baseline import PlainRag
 
     plain = PlainRag(assistant.store, assistant.llm, k=max(assistant.settings.top_k, 1))
+    texts, bylines = _texts_and_bylines(assistant)
     return run_questions(
-        "plain LangChain RAG", eval_set, lambda q: plain.ask(q.question), document_texts(assistant).get, progress
+        "plain LangChain RAG", eval_set, lambda q: plain.ask(q.question), texts.get, progress, bylines.get
     )
 
 
 def document_texts(assistant: Assistant) -> dict[str, str]:
     """Cleaned text of every indexed document, as the library holds it (for the verbatim check)."""
     return {r.source: r.text for r in assistant.documents()}
+
+
+def _texts_and_bylines(assistant: Assistant) -> tuple[dict[str, str], dict[str, str]]:
+    """Each document's cleaned text and, where it has one, its byline (whose voice its unattributed lines are)."""
+    records = assistant.documents()
+    return {r.source: r.text for r in records}, {r.source: r.byline for r in records if r.byline}
 
 
 def _settings_summary(assistant: Assistant) -> dict[str, Any]:
@@ -520,6 +681,7 @@ def table(report: EvalReport) -> str:
         ("grounded", "groundedness"),
         ("refusal", "refusal_rate"),
         ("false ref", "false_refusal_rate"),
+        ("speaker", "speaker_consistency"),
         ("hit@1", "retrieval_hit_at_1"),
         ("hit@5", "retrieval_hit_at_5"),
         ("MRR", "retrieval_mrr"),

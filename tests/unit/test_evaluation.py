@@ -9,9 +9,13 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from assistant.chain import Answer
+from assistant.chunking import split_sentences
+from assistant.citations import Citation
 from assistant.cli import main
 from assistant.evaluation import (
     CitationCheck,
+    EvalQuestion,
     EvalReport,
     EvalSet,
     EvalSetError,
@@ -19,6 +23,9 @@ from assistant.evaluation import (
     compute_metrics,
     fact_found,
     latency,
+    names,
+    score_answer,
+    table,
     write_reports,
 )
 
@@ -146,3 +153,123 @@ def test_cli_eval_fails_loudly_when_retrieval_is_broken(tmp_path: Path, monkeypa
     broken = runner.invoke(main, ["eval", "--set", str(small), "--report", str(tmp_path / "r2")])
     assert broken.exit_code == 1
     assert "GATE FAILED: retrieval_hit_at_5 = 0.000, needs >= 0.95" in broken.output and "wg" in broken.output
+
+
+# --- speaker consistency ---------------------------------------------------------------------------
+
+HARBOUR = (
+    "Harbour bridge to open in May\n"
+    "Mayor Ana Ferro said on Monday that the new harbour bridge would open in May. "
+    '"It will carry its first trams before the summer," she told reporters.\n'
+    "Councillor Bram Otten warned that the bridge would cost twice its budget. "
+    '"Nobody has seen the final bill," he said.\n'
+)
+COLUMN = "I have walked the harbour for years, and I think the bridge will open on time.\n"
+DOCS = {"harbour.txt": HARBOUR, "column.txt": COLUMN}
+BYLINES = {"column.txt": "Ana Ferro"}
+
+
+def cite(n: int, source: str, needle: str) -> Citation:
+    """A citation of the (last) sentence of `source` holding `needle`, at its true offsets."""
+    text = DOCS[source]
+    span = [s for s in split_sentences(text) if needle in s.text][-1]
+    return Citation(n, source, "", "", "", span.text, span.start, span.end, f"{source}#0", text)
+
+
+def speaker_question(**extra: object) -> EvalQuestion:
+    fields: dict = {
+        "id": "ferro-on-bridge",
+        "kind": "single_fact",
+        "question": "What did the mayor say about when the harbour bridge opens?",
+        "expect": "answer",
+        "key_facts": (("May",),),
+        "sources": ("harbour.txt",),
+        "tags": ("speaker",),
+        "speaker": ("Ana Ferro", "Ferro", "the mayor"),
+        "wrong_speakers": (("Bram Otten", "Otten"),),
+    }
+    return EvalQuestion(**{**fields, **extra})
+
+
+def scored(text: str, citations: list[Citation], refused: bool = False, q: EvalQuestion | None = None):  # type: ignore[no-untyped-def]
+    answer = Answer("q?", text, refused=refused, citations=citations)
+    return score_answer(q or speaker_question(), answer, DOCS.get, BYLINES.get)
+
+
+def test_an_answer_that_names_the_speaker_and_cites_her_is_consistent() -> None:
+    r = scored(
+        "Ana Ferro said the bridge would open in May [1], with its first trams before the summer [2].",
+        [cite(1, "harbour.txt", "open in May"), cite(2, "harbour.txt", "first trams")],  # [2] names no one
+    )
+    assert r.speaker == "Ana Ferro" and r.speaker_issues == []
+    assert compute_metrics([r])["speaker_consistency"] == 1.0
+    column = scored("Ana Ferro thinks the bridge will open on time [1].", [cite(1, "column.txt", "I think")])
+    assert column.speaker_issues == []  # an unattributed first-person line is its byline's
+
+
+def test_a_swapped_speaker_answer_is_not_consistent() -> None:
+    quote_swapped = scored(
+        "Ana Ferro said the bridge would cost twice its budget [1].", [cite(1, "harbour.txt", "twice its budget")]
+    )
+    assert len(quote_swapped.speaker_issues) == 1
+    assert "quote [1] (harbour.txt) is Bram Otten's, not Ana Ferro's" in quote_swapped.speaker_issues[0]
+    unnamed_quote = scored("Ana Ferro said nobody has seen the bill [1].", [cite(1, "harbour.txt", "final bill")])
+    assert "Bram Otten's" in unnamed_quote.speaker_issues[0]  # the name before it is Otten's
+    name_swapped = scored("Bram Otten said the bridge would open in May [1].", [cite(1, "harbour.txt", "open in May")])
+    assert name_swapped.speaker_issues[:2] == [
+        "the answer does not name Ana Ferro",
+        "the answer gives it to Bram Otten: 'Bram Otten said the bridge would open in May [1].'",
+    ]
+    assert compute_metrics([quote_swapped, name_swapped])["speaker_consistency"] == 0.0
+    assert any(f.startswith("speaker: ") for f in name_swapped.failures())
+
+
+def test_a_refused_speaker_question_is_not_counted_and_others_never_are() -> None:
+    good = scored("The mayor said it opens in May [1].", [cite(1, "harbour.txt", "open in May")])
+    swapped = scored("Ana Ferro said it would cost twice its budget [1].", [cite(1, "harbour.txt", "twice")])
+    refused = scored("I could not find that in the documents.", [], refused=True)
+    plain = scored("It opens in May [1].", [cite(1, "harbour.txt", "twice")], q=speaker_question(speaker=(), tags=()))
+    assert refused.speaker_issues == [] and not refused.speaker_checked and plain.speaker == ""
+    metrics = compute_metrics([good, swapped, refused, plain])
+    assert metrics["speaker_consistency"] == pytest.approx(1 / 2)
+    assert compute_metrics([refused, plain])["speaker_consistency"] is None
+    for r in (good, swapped, refused, plain):
+        r.gold_sources, r.retrieved_sources = ["harbour.txt"], ["harbour.txt"]
+    report = EvalReport("test", [good, swapped, refused], {"speaker_consistency": 1.0})
+    (failure,) = report.gate_failures()
+    assert failure.startswith("speaker_consistency = 0.500, needs >= 1.0") and failure.endswith(
+        "questions: ferro-on-bridge"
+    )
+    assert "speaker" in table(report).splitlines()[0]
+
+
+def test_speaker_fields_are_read_and_checked(tmp_path: Path) -> None:
+    base = {"id": "a", "kind": "single_fact", "question": "q", "expect": "answer", "key_facts": [["x"]]}
+    path = tmp_path / "set.yaml"
+    good = {**base, "tags": ["speaker"], "speaker": ["Ana Ferro", "Ferro"], "wrong_speakers": ["Otten", ["B. O."]]}
+    path.write_text(yaml.safe_dump({"questions": [good]}))
+    (q,) = EvalSet.load(path).questions
+    assert q.speaker == ("Ana Ferro", "Ferro") and q.wrong_speakers == (("Otten",), ("B. O.",))
+    for body, message in [
+        ({**base, "tags": ["speaker"]}, "is tagged speaker but names no `speaker:`"),
+        ({**base, "speaker": "Ana Ferro"}, "has 'speaker' but is not tagged speaker"),
+        ({**base, "tags": ["speaker"], "speaker": []}, "speaker must be a name or a non-empty list"),
+        ({**good, "wrong_speakers": [["Ferro"]]}, r"\['ferro'\] is both the speaker and a wrong speaker"),
+        ({**good, "wrong_speakers": "Otten"}, "wrong_speakers must be a list"),
+        ({**good, "expect": "refuse", "key_facts": []}, "must expect an answer"),
+    ]:
+        path.write_text(yaml.safe_dump({"questions": [body]}))
+        with pytest.raises(EvalSetError, match=message):
+            EvalSet.load(path)
+
+
+def test_both_shipped_sets_name_the_speaker_of_every_speaker_question() -> None:
+    for path in (REPO / "evals" / "questions.yaml", REPO / "evals" / "user-docs" / "questions.yaml"):
+        s = EvalSet.load(path)
+        tagged = [q for q in s.questions if "speaker" in q.tags]
+        assert tagged and all(q.speaker for q in tagged), path
+        assert s.thresholds["speaker_consistency"] == 1.0
+    seeds = EvalSet.load(REPO / "evals" / "questions.yaml")
+    for q in seeds.questions:  # the speaker stands in a gold source
+        if q.speaker:
+            assert names(" ".join((SEEDS / src).read_text() for src in q.sources), q.speaker), q.id
