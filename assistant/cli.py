@@ -235,10 +235,10 @@ def chat(outlet: tuple[str, ...], since: str | None, until: str | None) -> None:
 @main.command(name="eval")
 @click.option(
     "--set",
-    "set_path",
+    "set_paths",
     type=click.Path(path_type=Path, exists=True, dir_okay=False),
-    default=None,
-    help="Question set (YAML); default evals/questions.yaml.",
+    multiple=True,
+    help="Question set (YAML); default evals/questions.yaml (with --calibrate: repeatable, default both sets).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON instead of the table.")
 @click.option(
@@ -256,23 +256,52 @@ def chat(outlet: tuple[str, ...], since: str | None, until: str | None) -> None:
     is_flag=True,
     help="Index the set's own corpus (its `corpus:`) into a temporary store and ask there, not the main index.",
 )
+@click.option(
+    "--calibrate",
+    is_flag=True,
+    help="Sweep the answer thresholds over the sets (each in its own temporary store) and print, per set, "
+    "correct answers against refusals at every grid point.",
+)
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="NAME=V1,V2,...",
+    help="With --calibrate: a setting and the values to sweep (repeatable); replaces the default grid.",
+)
 def eval_command(
-    set_path: Path | None,
+    set_paths: tuple[Path, ...],
     as_json: bool,
     report_dir: Path | None,
     baseline: bool,
     only: tuple[str, ...],
     kind: tuple[str, ...],
     fresh: bool,
+    calibrate: bool,
+    params: tuple[str, ...],
 ) -> None:
-    """Run the eval set against the configured assistant; exit 1 when a metric is below its threshold."""
+    """Run the eval set against the configured assistant; exit 1 when a metric is below its threshold.
+
+    With --calibrate, sweep the answer thresholds instead (see --param) and report the trade-off.
+    """
     import tempfile
 
     from assistant.config import PROJECT_ROOT
     from assistant.evaluation import EvalSet, EvalSetError, run_baseline, run_eval, table, write_reports
 
+    if calibrate:
+        if baseline or report_dir is not None:
+            _fail("--baseline and --report do not apply to --calibrate.")
+        _calibrate(set_paths, params, only, kind, as_json)
+        return
+    if params:
+        _fail("--param only applies to --calibrate.")
+    if len(set_paths) > 1:
+        _fail("Give one --set at a time (several only with --calibrate).")
     try:
-        eval_set = EvalSet.load(set_path or PROJECT_ROOT / "evals" / "questions.yaml").select(only, kind)
+        eval_set = EvalSet.load(set_paths[0] if set_paths else PROJECT_ROOT / "evals" / "questions.yaml").select(
+            only, kind
+        )
     except EvalSetError as exc:
         _fail(str(exc))
         return
@@ -312,6 +341,43 @@ def eval_command(
     if failures:
         sys.exit(1)
     click.echo("Gate passed.", err=True)
+
+
+def _calibrate(
+    set_paths: tuple[Path, ...], params: tuple[str, ...], only: tuple[str, ...], kind: tuple[str, ...], as_json: bool
+) -> None:
+    """`assistant eval --calibrate`: every set at every grid point, one memoised model for all."""
+    from assistant.config import PROJECT_ROOT
+    from assistant.evaluation import (
+        CalibrationError,
+        EvalSet,
+        EvalSetError,
+        calibrate,
+        calibration_table,
+        default_grid,
+        parse_params,
+    )
+
+    evals = PROJECT_ROOT / "evals"
+    paths = set_paths or (evals / "questions.yaml", evals / "user-docs" / "questions.yaml")
+    try:
+        sets = [EvalSet.load(path).select(only, kind) for path in paths]
+        grid = parse_params(params) if params else default_grid()
+    except (EvalSetError, CalibrationError) as exc:
+        _fail(str(exc))
+        return
+    sets = [s for s in sets if s.questions]
+    if not sets:
+        _fail("--only / --kind leave no question in any set.")
+    if not grid:
+        _fail("No setting to sweep: give --param NAME=v1,v2,...")
+    errors: tuple[type[BaseException], ...] = (*_known_errors(), EvalSetError)
+    try:
+        result = calibrate(sets, grid, progress=lambda line: click.echo(line, err=True))
+    except errors as exc:
+        _fail(str(exc))
+        return
+    click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False) if as_json else calibration_table(result))
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -8,9 +8,11 @@
 from __future__ import annotations
 
 import html
+import itertools
 import json
 import re
 import statistics
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -23,8 +25,11 @@ from tqdm import tqdm
 from assistant.chunking import split_sentences
 
 if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
+
     from assistant.app import Assistant
     from assistant.chain import Answer
+    from assistant.config import Settings
 
 KINDS = (
     "single_fact",
@@ -91,7 +96,9 @@ class EvalSet:
     def name(self) -> str:
         if self.path is None:
             return "questions"
-        return self.path.parent.name if self.path.stem == "questions" and self.path.parent.name != "evals" else "seeds"
+        if self.path.stem != "questions":
+            return self.path.stem
+        return self.path.parent.name if self.path.parent.name != "evals" else "seeds"
 
     @classmethod
     def load(cls, path: Path) -> EvalSet:
@@ -797,3 +804,246 @@ def write_reports(report: EvalReport, folder: Path) -> list[Path]:
     paths[1].write_text(markdown(report), encoding="utf-8")
     paths[2].write_text(html_page(report), encoding="utf-8")
     return paths
+
+
+# --- calibration: the answer thresholds swept over the eval sets -----------------------------------------
+
+# The default grid of `assistant eval --calibrate`: the thresholds that decide whether the chain answers,
+# quotes a passage instead, or refuses, each a step below and above its default (the current value of each
+# is always swept too). Fields Settings does not have are left out; --param NAME=v1,v2 replaces the grid.
+CALIBRATION_GRID: dict[str, tuple[float, ...]] = {
+    "min_evidence": (0.35, 0.45, 0.55),
+    "min_extractive_evidence": (0.4, 0.5, 0.6),
+    "min_override_evidence": (0.65, 0.75, 0.85),
+}
+# Settings fixed once a set is indexed and its model loaded: sweeping them would measure nothing.
+_FIXED_IN_CALIBRATION = frozenset(
+    {
+        "chunk_size",
+        "chunk_overlap",
+        "embedding_batch_size",
+        "max_file_mb",
+        "syndication_threshold",
+        "syndication_min_words",
+        "max_upload_files",
+        "lock_timeout_s",
+        "port",
+        "onnx_threads",
+    }
+)
+
+
+class CalibrationError(ValueError):
+    """A --param that names no sweepable setting or gives a value the setting does not accept."""
+
+
+def sweepable_fields() -> list[str]:
+    """The numeric Settings fields read while answering (not fixed by the index or the loaded model)."""
+    from assistant.config import Settings
+
+    return [
+        name
+        for name, info in Settings.model_fields.items()
+        if info.annotation in (int, float) and name not in _FIXED_IN_CALIBRATION and not name.startswith("llm_")
+    ]
+
+
+def default_grid() -> dict[str, tuple[float, ...]]:
+    """CALIBRATION_GRID over the fields Settings has."""
+    fields = set(sweepable_fields())
+    return {name: values for name, values in CALIBRATION_GRID.items() if name in fields}
+
+
+def parse_params(specs: Sequence[str]) -> dict[str, tuple[float, ...]]:
+    """`NAME=v1,v2,...` options as a grid; each value checked by Settings itself."""
+    from pydantic import ValidationError
+
+    from assistant.config import Settings
+
+    fields = sweepable_fields()
+    grid: dict[str, tuple[float, ...]] = {}
+    for spec in specs:
+        name, sep, raw = spec.partition("=")
+        name = name.strip()
+        if not sep or not raw.strip():
+            raise CalibrationError(f"--param {spec!r}: write NAME=v1,v2,... (e.g. min_evidence=0.35,0.45,0.55)")
+        if name not in fields:
+            raise CalibrationError(f"--param {name}: not a setting calibrate can sweep; it can: {', '.join(fields)}")
+        values: list[float] = []
+        for item in raw.split(","):
+            overrides: dict[str, Any] = {name: item.strip()}
+            try:
+                values.append(getattr(Settings(**overrides), name))
+            except ValidationError as exc:
+                why = exc.errors()[0]["msg"]
+                raise CalibrationError(f"--param {name}: {item.strip()!r} is not a valid value ({why})") from exc
+        grid[name] = tuple(dict.fromkeys(values))
+    return grid
+
+
+def grid_points(grid: dict[str, tuple[float, ...]], current: dict[str, float]) -> list[dict[str, float]]:
+    """Every combination of the grid's values, each field's current value among them."""
+    axes = [sorted({*values, current[name]}) for name, values in grid.items()]
+    return [dict(zip(grid, combo, strict=True)) for combo in itertools.product(*axes)]
+
+
+@dataclass
+class CalibrationPoint:
+    """One setting of the swept fields and each set's report under it."""
+
+    values: dict[str, float]
+    current: bool = False
+    reports: dict[str, EvalReport] = field(default_factory=dict)
+
+    @property
+    def passes(self) -> bool:
+        """Every set's gate holds at this point."""
+        return all(not report.gate_failures() for report in self.reports.values())
+
+
+@dataclass
+class Calibration:
+    """A sweep: the points in grid order, the sets, and what the model cost."""
+
+    points: list[CalibrationPoint]
+    sets: list[str]
+    questions: dict[str, int]
+    model_calls: int = 0
+    memo_hits: int = 0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sets": self.questions,
+            "model_calls": self.model_calls,
+            "memo_hits": self.memo_hits,
+            "seconds": round(self.seconds, 1),
+            "points": [
+                {
+                    "values": p.values,
+                    "current": p.current,
+                    "passes": p.passes,
+                    "sets": {
+                        name: {"metrics": r.metrics, "gate_failures": r.gate_failures()}
+                        for name, r in p.reports.items()
+                    },
+                }
+                for p in self.points
+            ],
+        }
+
+
+def calibrate(
+    eval_sets: Sequence[EvalSet],
+    grid: dict[str, tuple[float, ...]],
+    settings: Settings | None = None,
+    llm: BaseChatModel | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Calibration:
+    """Run every set at every grid point; each set indexed once into its own temporary store.
+
+    One chat model (`llm`, else the one `settings.llm` names) answers every point through a memo, so a
+    prompt that several points send is paid for once.
+    """
+    from assistant.app import Assistant
+    from assistant.config import Settings
+    from assistant.llm import make_chat_model
+    from assistant.memo_llm import MemoChatModel
+
+    base = settings or Settings()
+    current = {name: getattr(base, name) for name in grid}
+    points = [CalibrationPoint(values, values == current) for values in grid_points(grid, current)]
+    labels: list[str] = []
+    for eval_set in eval_sets:
+        if eval_set.corpus is None:
+            raise EvalSetError(f"{eval_set.path} names no corpus: add `corpus: FOLDER` to it to calibrate on it.")
+        labels.append(eval_set.name if eval_set.name not in labels else f"{eval_set.name}-{len(labels) + 1}")
+    memo = MemoChatModel(inner=llm if llm is not None else make_chat_model(base))
+    say = progress or (lambda line: None)
+    started = time.perf_counter()
+    try:
+        with tempfile.TemporaryDirectory(prefix="assistant-calibrate-") as scratch:
+            for label, eval_set in zip(labels, eval_sets, strict=True):
+                store = Path(scratch) / label
+                indexer = Assistant.from_settings(base.model_copy(update={"persist_dir": store}), llm=memo)
+                try:
+                    assert eval_set.corpus is not None
+                    say(f"[{label}] " + indexer.ingest([eval_set.corpus], progress=False).summary().splitlines()[0])
+                    indexer.warm()
+                finally:
+                    indexer.store.close()  # not close(): that would stop the model every point shares
+                for n, point in enumerate(points, start=1):
+                    assistant = Assistant.from_settings(
+                        base.model_copy(update={"persist_dir": store, **point.values}), llm=memo
+                    )
+                    try:
+                        report = run_eval(eval_set, assistant, progress=False)
+                    finally:
+                        assistant.store.close()
+                    point.reports[label] = report
+                    m = report.metrics
+                    say(
+                        f"[{label}] {n}/{len(points)} {_point_label(point.values)}: correct"
+                        f" {_fmt(m['answer_correctness'])}, refusal {_fmt(m['refusal_rate'])}"
+                        f" ({memo.calls} model calls, {memo.hits} from the memo)"
+                    )
+    finally:
+        if llm is None:
+            memo.close()
+    questions = {label: len(s.questions) for label, s in zip(labels, eval_sets, strict=True)}
+    return Calibration(points, labels, questions, memo.calls, memo.hits, time.perf_counter() - started)
+
+
+def _value(value: float) -> str:
+    return f"{value:g}"
+
+
+def _point_label(values: dict[str, float]) -> str:
+    return " ".join(f"{k}={_value(v)}" for k, v in values.items())
+
+
+CALIBRATION_COLUMNS = (
+    ("correct", "answer_correctness"),
+    ("refusal", "refusal_rate"),
+    ("false ref", "false_refusal_rate"),
+    ("cite P", "citation_precision"),
+    ("speaker", "speaker_consistency"),
+)
+
+
+def calibration_table(calibration: Calibration) -> str:
+    """Per set, one row per grid point: the answer/refusal trade-off, the gate, the current point marked."""
+    fields = list(calibration.points[0].values) if calibration.points else []
+    passing = sum(p.passes for p in calibration.points)
+    total = calibration.model_calls + calibration.memo_hits
+    lines = [
+        f"Calibration: {len(calibration.points)} points x {len(calibration.sets)} set(s) in"
+        f" {calibration.seconds:.0f} s; model calls: {calibration.model_calls} made, {calibration.memo_hits}"
+        f" served from the memo" + (f" ({calibration.memo_hits / total:.0%})." if total else "."),
+        f"'*' marks the current settings; 'PASS' a point where every set's gate holds"
+        f" ({' and '.join(calibration.sets)}).",
+    ]
+    for name in calibration.sets:
+        rows = [("", *fields, *[c for c, _ in CALIBRATION_COLUMNS], "gates")]
+        for p in calibration.points:
+            report = p.reports[name]
+            failed = [f.split(" ", 1)[0] for f in report.gate_failures()]
+            gate = "PASS" if p.passes else ("fails " + ", ".join(failed) if failed else "fails another set")
+            rows.append(
+                (
+                    "*" if p.current else "",
+                    *[_value(p.values[f]) for f in fields],
+                    *[_fmt(report.metrics.get(m)) for _, m in CALIBRATION_COLUMNS],
+                    gate,
+                )
+            )
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        lines += ["", f"[{name}] {calibration.questions[name]} questions"]
+        lines += ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows]
+    current = next((p for p in calibration.points if p.current), None)
+    lines.append("")
+    lines.append(
+        f"{passing} of {len(calibration.points)} points pass every gate"
+        + (f"; the current one {'does' if current.passes else 'does not'}." if current else ".")
+    )
+    return "\n".join(lines)

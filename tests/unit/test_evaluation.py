@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 import yaml
 from click.testing import CliRunner
+from langchain_core.messages import HumanMessage, SystemMessage
 
 from assistant.chain import Answer
 from assistant.chunking import split_sentences
 from assistant.citations import Citation
 from assistant.cli import main
+from assistant.config import Settings
 from assistant.evaluation import (
+    CalibrationError,
     CitationCheck,
     EvalQuestion,
     EvalReport,
@@ -21,13 +25,18 @@ from assistant.evaluation import (
     EvalSetError,
     QuestionResult,
     compute_metrics,
+    default_grid,
     fact_found,
+    grid_points,
     latency,
     names,
+    parse_params,
     score_answer,
     table,
     write_reports,
 )
+from assistant.llm import ScriptedChatModel, ScriptExhaustedError
+from assistant.memo_llm import MemoChatModel
 
 REPO = Path(__file__).resolve().parents[2]
 SEEDS = REPO / "seeds"
@@ -273,3 +282,127 @@ def test_both_shipped_sets_name_the_speaker_of_every_speaker_question() -> None:
     for q in seeds.questions:  # the speaker stands in a gold source
         if q.speaker:
             assert names(" ".join((SEEDS / src).read_text() for src in q.sources), q.speaker), q.id
+
+
+# --- the memo and calibration ----------------------------------------------------------------------
+
+
+def test_the_memo_serves_a_repeated_prompt_without_calling_the_model() -> None:
+    inner = ScriptedChatModel(script=["The bridge opens in May [1]."])  # one reply: a second call would fail
+    memo = MemoChatModel(inner=inner)
+    prompt = [SystemMessage("Answer from the passages."), HumanMessage("When does the bridge open?")]
+    assert memo.invoke(prompt).content == "The bridge opens in May [1]."
+    assert memo.invoke(prompt).content == "The bridge opens in May [1]."
+    assert "".join(str(c.content) for c in memo.stream(prompt)) == "The bridge opens in May [1]."
+    assert (memo.calls, memo.hits, len(inner.history)) == (1, 2, 1)
+    with pytest.raises(ScriptExhaustedError):  # other arguments are another call
+        memo.invoke(prompt, max_tokens=1)
+
+    streamed = MemoChatModel(inner=ScriptedChatModel(script=["It opens in May."]))
+    assert [c.content for c in streamed.stream(prompt)][:3] == ["It ", "opens ", "in "]
+    assert [c.content for c in streamed.stream(prompt)][:3] == ["It ", "opens ", "in "]  # replayed as written
+    assert streamed.invoke(prompt).content == "It opens in May." and (streamed.calls, streamed.hits) == (1, 2)
+
+
+TINY_DOCS = {
+    "bridge.txt": "Harbour bridge to open in May\n\n" + HARBOUR.split("\n", 1)[1].replace("\n", "\n\n"),
+    "ferry.txt": "Ferry service to end after ninety years\n\nThe Port Wellam ferry will make its last crossing "
+    "on June 30, its operator said. The ferry has carried passengers across the harbour since 1934.\n",
+}
+
+
+def tiny_set(tmp_path: Path) -> Path:
+    """A set of three questions over its own two-document corpus in tmp_path."""
+    (tmp_path / "docs").mkdir()
+    for name, text in TINY_DOCS.items():
+        (tmp_path / "docs" / name).write_text(text)
+    path = tmp_path / "tiny.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "corpus": "docs",
+                "thresholds": {"answer_correctness": 0.5, "refusal_rate": 1.0},
+                "questions": [
+                    {
+                        "id": "bridge-opening",
+                        "kind": "single_fact",
+                        "question": "When will the new harbour bridge open, according to the mayor?",
+                        "expect": "answer",
+                        "key_facts": [["May"]],
+                        "sources": ["bridge.txt"],
+                        "tags": ["speaker"],
+                        "speaker": ["Ana Ferro", "the mayor"],
+                        "wrong_speakers": ["Bram Otten"],
+                    },
+                    {
+                        "id": "ferry-last-crossing",
+                        "kind": "single_fact",
+                        "question": "When will the Port Wellam ferry make its last crossing?",
+                        "expect": "answer",
+                        "key_facts": [["June 30"]],
+                        "sources": ["ferry.txt"],
+                    },
+                    {
+                        "id": "ferry-fare",
+                        "kind": "unanswerable",
+                        "question": "How much does a ticket for the Port Wellam ferry cost?",
+                        "expect": "refuse",
+                    },
+                ],
+            }
+        )
+    )
+    return path
+
+
+def test_calibrate_gives_one_row_per_grid_point_and_marks_the_current_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ASSISTANT_EMBEDDING", "fake:64")
+    monkeypatch.setenv("ASSISTANT_LLM", "fake")
+    current = Settings().min_evidence
+    args = ["eval", "--calibrate", "--set", str(tiny_set(tmp_path)), "--param", "min_evidence=0.2,2.0"]
+    out = CliRunner().invoke(main, [*args, "--param", "min_support=0.6"])
+    assert out.exit_code == 0, out.output
+    lines = out.stdout.splitlines()
+    header = lines.index("[tiny] 3 questions") + 1
+    assert lines[header].split() == [
+        *("min_evidence", "min_support", "correct", "refusal", "false", "ref", "cite", "P", "speaker", "gates")
+    ]
+    rows = lines[header + 1 : lines.index("", header)]
+    values = sorted({0.2, 2.0, current})
+    assert [float(r.lstrip("* ").split()[0]) for r in rows] == values  # the current value is swept too
+    assert [r.startswith("*") for r in rows] == [v == current for v in values]
+    never = next(r for r in rows if r.lstrip("* ").startswith("2 "))  # all refused without the model
+    assert never.split()[2:5] == ["0.00", "1.00", "1.00"] and "fails answer_correctness" in never
+    calls = re.search(r"model calls: (\d+) made, (\d+) served from the memo", out.stdout)
+    assert calls and int(calls.group(1)) > 0 and int(calls.group(2)) > 0  # same prompts at 0.2 and the current
+
+    as_json = CliRunner().invoke(main, [*args, "--json"])
+    data = json.loads(as_json.stdout)
+    assert [p["values"]["min_evidence"] for p in data["points"]] == values
+    assert [p["current"] for p in data["points"]] == [v == current for v in values]
+    assert data["points"][-1]["sets"]["tiny"]["gate_failures"][0].startswith("answer_correctness = 0.000")
+
+
+@pytest.mark.parametrize(
+    ("param", "message"),
+    [
+        ("min_evidence", "write NAME=v1,v2"),
+        ("nonsense=1", "not a setting calibrate can sweep"),
+        ("chunk_size=100,200", "not a setting calibrate can sweep"),
+        ("min_support=0.5,7", "'7' is not a valid value"),
+    ],
+)
+def test_a_bad_param_is_named(param: str, message: str) -> None:
+    with pytest.raises(CalibrationError, match=message):
+        parse_params([param])
+    out = CliRunner().invoke(main, ["eval", "--calibrate", "--param", param])
+    assert out.exit_code == 2 and message in out.output
+
+
+def test_the_default_grid_sweeps_fields_settings_has() -> None:
+    grid = default_grid()
+    assert grid and set(grid) <= set(Settings.model_fields)
+    points = grid_points(grid, {name: getattr(Settings(), name) for name in grid})
+    assert len(points) == len(set(map(str, points))) >= 2 ** len(grid)
