@@ -103,8 +103,6 @@ def join_sentences(sentences: Sequence[CheckedSentence]) -> str:
 
 _YES_NO = re.compile(r"^\s*(is|are|was|were|did|does|do|has|have|had|can|could|will|would|should)\b", re.IGNORECASE)
 _PRONOUN_LEAD = re.compile(r"^\W*(he|she|they|it|his|her|their|its|this|that|these|those|the group)\b", re.IGNORECASE)
-_CLEARLY_BETTER = 0.15  # re-point a citation when another passage supports the sentence this much better
-_MIN_ANCHOR = 0.3  # least (IDF-weighted) share of a sentence's question words its quote must itself hold
 _PASSAGE_WORD = re.compile(r"\(?\b(?:see |in |from )?(?:the )?passages? \[?(\d+)\]?\)?", re.IGNORECASE)
 _LEAD_IN = re.compile(
     r",?\s*\b(?:as (?:stated|mentioned|noted|reported|shown|indicated) in|according to|see)\s*(?=\[\d)",
@@ -236,10 +234,19 @@ def is_refusal(text: str) -> bool:
 class CitationChecker:
     """Verifies every sentence of an answer against the passages it was given."""
 
-    def __init__(self, analyzer: Analyzer, min_support: float = 0.6, language: Language | None = None) -> None:
+    def __init__(
+        self,
+        analyzer: Analyzer,
+        min_support: float = 0.6,
+        language: Language | None = None,
+        clearly_better: float = 0.15,
+        min_anchor: float = 0.3,
+    ) -> None:
         self.analyzer = analyzer
         self.min_support = min_support
         self.language = language  # when given, speakers and agents are checked (`Language.consistent`)
+        self.clearly_better = clearly_better  # re-point a citation when another passage backs it this much better
+        self.min_anchor = min_anchor  # least share of a sentence's question words its quote must itself hold
 
     def candidate_quotes(self, passage: Passage) -> list[tuple[int, int]]:
         """Offsets (within the passage) of each sentence and each pair of adjacent sentences."""
@@ -309,7 +316,7 @@ class CitationChecker:
         # the quote itself must tie the new fact to what was asked, not just sit in the same chunk
         # (a dateline 'SEOUL, Jul 2' does not say where the bridge in the photo is)
         asked = words & q_terms
-        if question and novel and asked and weight(asked & have) < _MIN_ANCHOR * weight(asked):
+        if question and novel and asked and weight(asked & have) < self.min_anchor * weight(asked):
             return 0.0
         if (
             self.language is not None
@@ -396,7 +403,7 @@ class CitationChecker:
             if anywhere is None or anywhere[0] < self.min_support:
                 dropped.append(body)
                 continue
-            if found is None or found[0] < self.min_support or found[0] < anywhere[0] - _CLEARLY_BETTER:
+            if found is None or found[0] < self.min_support or found[0] < anywhere[0] - self.clearly_better:
                 repaired.append(f"cited passage {anywhere[1] + 1} instead of {numbers or 'none'} for: {body}")
                 found = anywhere
             _, index, (a, b) = found

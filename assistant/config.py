@@ -105,6 +105,39 @@ class Settings(BaseSettings):
         description="An answer sentence saying who said or did something must name the speaker or agent its quote "
         "names; a claim with a swapped speaker is dropped.",
     )
+    min_related_evidence: float = Field(
+        0.3,
+        ge=0,
+        le=1,
+        description="Least share of the question's (IDF-weighted) words in the evidence for its passages to be "
+        "offered as related facts in a refusal.",
+    )
+    year_chunks: int = Field(
+        2, ge=0, le=20, description="Chunks published in a year a question part names, added to that part's search."
+    )
+    part_covered: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="Share of a compound question part's words an answer must hold to count as answering that part; "
+        "below it, the best quoted sentence for the part is added.",
+    )
+    clearly_better_support: float = Field(
+        0.15,
+        ge=0,
+        le=1,
+        description="A citation is re-pointed to another passage that supports the sentence by this much more.",
+    )
+    min_anchor: float = Field(
+        0.3,
+        ge=0,
+        le=1,
+        description="Least (IDF-weighted) share of an answer sentence's question words that its quote must hold "
+        "itself, not just its chunk, when the sentence adds new facts.",
+    )
+    sentence_cache: int = Field(
+        20_000, ge=0, description="Sentence embedding vectors kept per process for evidence scoring."
+    )
     recency_weight: float = Field(
         0.15,
         ge=0,

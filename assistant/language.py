@@ -108,6 +108,7 @@ class Question:
     present: bool
     years: frozenset[str]
     past: bool = False  # asks what did happen ('What did the talks produce?'), not what may
+    name_of: str = ""  # the noun whose name is asked ('What is the name of the resort?': 'resort')
 
     @property
     def asks_name(self) -> bool:
@@ -264,9 +265,17 @@ class Language:
             slot_verb = toks[wh_index].head.head.lemma_.lower()  # 'Which company built it?'
         present = any(w in self.lexicon.present_words for w in lower)
         years = frozenset(re.findall(r"\b(?:1[89]|20)\d{2}\b", text))
+        name_of = ""
+        for tok in toks:
+            if tok.lemma_.lower() == "name" and tok.i > (toks[wh_index].i if wh_index >= 0 else -1):
+                of = [g for c in tok.children if c.dep_ == "prep" for g in c.children if g.dep_ == "pobj"]
+                if of:
+                    name_of = of[0].lemma_.lower()
+                break
         modal = any(t.tag_ == "MD" for t in toks)
         past = not modal and any(t.tag_ == "VBD" for t in toks)
-        return Question(text, asked, frozenset(_words(text)), named_mentions, slot_verb, present, years, past)
+        words = frozenset(_words(text))
+        return Question(text, asked, words, named_mentions, slot_verb, present, years, past, name_of)
 
     def forecasts(self, sentence: str) -> bool:
         """Whether a sentence's main event is still to come: a modal main verb ('will meet', 'may agree'), or a
@@ -296,6 +305,8 @@ class Language:
         fits = [m for m in new if m.label in question.asked or (m.label in names and question.asks_name)]
         if not fits:
             return False
+        if question.name_of and not self._names(sentence, question.name_of, question.words):
+            return False  # 'the name of the resort' is not 'a resort outside Zelen'
         if question.slot_verb:
             # 'Who will succeed Kim?' is not answered by 'Kim will succeed Lee': the subject of that verb must
             # be something the question does not name
@@ -304,6 +315,23 @@ class Language:
                 if given and not clause.party - question.words:
                     return False
         return True
+
+    def _names(self, sentence: str, noun: str, given: frozenset[str]) -> bool:
+        """Whether the sentence gives a name to `noun`: a name in or next to it in the parse ('the Lakeview
+        Resort', 'the resort, Lakeview', 'a resort called Lakeview'), that the question does not give."""
+        for tok in self.doc(sentence):
+            if tok.lemma_.lower() != noun:
+                continue
+            near = [tok, *tok.children]
+            if tok.dep_ in ("appos", "compound", "attr"):
+                near.append(tok.head)
+            near += [g for c in tok.children if c.dep_ == "acl" for g in c.children if g.dep_ in ("oprd", "attr")]
+            near += [g for n in list(near) for g in n.children if g.dep_ == "compound"]
+            for n in near:
+                name = n.ent_type_ in _NAME_LABELS or n.pos_ == "PROPN"
+                if name and n.text.lower() not in given and n.lemma_.lower() != noun:
+                    return True
+        return False
 
     # --- who says or does what ----------------------------------------------------------------------
 

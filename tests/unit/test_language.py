@@ -34,6 +34,10 @@ def lang() -> Language:
         ("What did the two clubs agree?", "The two clubs will sign a deal next month.", False),
         ("What did the two clubs agree?", "The clubs are expected to share the ground.", False),
         ("What did the two clubs agree?", "The two clubs agreed to share the ground.", True),
+        # the name of a thing: a name given to that thing, not a place near it
+        ("What is the name of the hotel where the band stayed?", "The band stayed at a hotel outside Rusk.", False),
+        ("What is the name of the hotel where the band stayed?", "The band stayed at the Gull Hotel in Rusk.", True),
+        ("What is the name of the hotel where the band stayed?", "The hotel, called Harbour View, is in Rusk.", True),
         # an open question asks for no entity
         ("What did the council propose?", "The council proposed a new cycle lane.", True),
     ],
@@ -53,11 +57,26 @@ def test_question_about_the_present_and_named_years(lang: Language) -> None:
     ("claim", "quote", "before", "expected"),
     [
         # the speaker of a quote ends the sentence ('..., Ines Moro warned.')
-        ("The Tide Gazette warned that the pier would flood.", "The pier will flood by May, Ines Moro warned.", "", False),
+        (
+            "The Tide Gazette warned that the pier would flood.",
+            "The pier will flood by May, Ines Moro warned.",
+            "",
+            False,
+        ),
         ("Ines Moro warned that the pier would flood.", "The pier will flood by May, Ines Moro warned.", "", True),
         # 'he said' points back to the last person named before the quote
-        ('Tomas Hale said the plan was "a floor".', '"It is a floor, not a ceiling," he said.', "Tomas Hale rose.", True),
-        ('Rita Boon said the plan was "a floor".', '"It is a floor, not a ceiling," he said.', "Tomas Hale rose.", False),
+        (
+            'Tomas Hale said the plan was "a floor".',
+            '"It is a floor, not a ceiling," he said.',
+            "Tomas Hale rose.",
+            True,
+        ),
+        (
+            'Rita Boon said the plan was "a floor".',
+            '"It is a floor, not a ceiling," he said.',
+            "Tomas Hale rose.",
+            False,
+        ),
         # 'according to' names the speaker
         ("The ministry said the bridge would reopen.", "According to the ministry, the bridge will reopen.", "", True),
         # the same verb with another subject is a swapped agent

@@ -1,0 +1,154 @@
+"""Fall back: when the model's answer cannot be used, quote the passage sentence that answers; for a compound
+question, add a quoted sentence for each part the answer leaves out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+
+from assistant.chunking import Span, split_sentences
+from assistant.citations import CheckedSentence, CheckResult, Citation, roles_match
+from assistant.config import Settings
+from assistant.evidence import EvidenceSelector, in_time, is_attribution, part_query, years
+from assistant.lexical import Analyzer
+from assistant.retrieval import Passage
+from assistant.search import SentenceVectors
+from assistant.turn import Turn, human_date
+
+
+class Fallback:
+    """Replaces or completes `turn.checked` with quoted passage sentences; sets `turn.refusal` when none fits."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        analyzer: Analyzer,
+        vectors: SentenceVectors,
+        embed_query: Callable[[str], list[float]],
+        answers: Callable[[str, str], bool],
+    ) -> None:
+        self.settings = settings
+        self.analyzer = analyzer
+        self.vectors = vectors
+        self.embed_query = embed_query
+        self.answers = answers
+
+    def __call__(self, turn: Turn) -> None:
+        assert turn.checked is not None and turn.selector is not None
+        checked = turn.checked
+        if not checked.sentences:
+            # the model's answer failed the check, or it said it does not know: quote the best sentence
+            # instead when it clearly answers (a stricter bar when the model itself found no answer)
+            least = self.settings.min_override_evidence if checked.model_refused else None
+            if turn.compound:  # each part on its own: a narrower question, a clearer best sentence
+                checked = self.complete_parts(turn, checked, least)
+            else:
+                checked = self.extract(turn, least) or checked
+        if not checked.sentences:
+            if checked.model_refused:
+                turn.refusal = "the model found no answer in the passages"
+            else:
+                turn.refusal = "no sentence of the model's answer was supported by a passage"
+        elif turn.compound:
+            checked = self.complete_parts(turn, checked)
+        turn.checked = checked
+
+    def best_sentence(
+        self,
+        question: str,
+        passages: list[Passage],
+        selector: EvidenceSelector,
+        vector: Sequence[float],
+        least: float,
+        also: str = "",
+    ) -> Citation | None:
+        """The passage sentence that best answers the question, as citation [1], or None.
+
+        Only a sentence holding at least `least` of the question's words (or of `also`'s: a compound part
+        without the names borrowed for it), adding something to them, holding what the question asks for
+        (`answers`), and naming no post 'to X' the question does not.
+        """
+        if least > 1:
+            return None
+        q_terms = self.analyzer.term_set(question)
+        also_terms = self.analyzer.term_set(also) if also else set()
+        wanted = years(also or question)
+        best: tuple[float, int, int, int] | None = None
+        for i, p in enumerate(passages):
+            spans = split_sentences(p.text)
+            sims = self.vectors.similarities(vector, [sp.text for sp in spans])
+            for k, (sp, sim) in enumerate(zip(spans, sims, strict=True)):
+                if k + 1 < len(spans) and is_attribution(spans[k + 1].text):
+                    # 'The ministry said talks are underway. Spokesperson Park Il made these comments ...'
+                    sp = Span(sp.start, spans[k + 1].end, p.text[sp.start : spans[k + 1].end])
+                if wanted and not in_time(p, sp.text, wanted):
+                    continue  # 'who holds it in 2025?' is not answered by a 2020 article
+                dated = f"{sp.text} {human_date(p.published)}" if p.published else sp.text
+                lexical = selector.coverage(q_terms, dated)
+                if also_terms:
+                    lexical = max(lexical, selector.coverage(also_terms, dated))
+                if lexical < least or not self.answers(also or question, sp.text):
+                    continue
+                if not roles_match(self.analyzer, question, sp.text):
+                    continue
+                # the sentence must add something beyond the question's own words
+                if not self.analyzer.term_set(sp.text) - q_terms:
+                    continue
+                score = (lexical + max(sim, 0.0)) / 2
+                if best is None or score > best[0]:
+                    best = (score, i, sp.start, sp.end)
+        if best is None:
+            return None
+        _, i, a, b = best
+        return Citation.from_passage(1, passages[i], a, b)
+
+    def extract(self, turn: Turn, least: float | None = None) -> CheckResult | None:
+        """Quote the one sentence that best answers the question, when the model's answer cannot be used.
+
+        `least` defaults to settings.min_extractive_evidence (see `best_sentence`).
+        """
+        assert turn.selector is not None
+        least = self.settings.min_extractive_evidence if least is None else least
+        citation = self.best_sentence(turn.standalone, turn.passages, turn.selector, turn.vector, least)
+        if citation is None:
+            return None
+        turn.trace["extractive"] = "the model's answer could not be used; the best sentence is quoted instead"
+        return CheckResult(quoted_sentences(citation), [citation], [], [], False)
+
+    def complete_parts(self, turn: Turn, checked: CheckResult, least: float | None = None) -> CheckResult:
+        """For each part of a compound question the answer leaves out, add the best quoted sentence for it.
+
+        `least` (default settings.min_extractive_evidence) is the share of the part's words that sentence
+        must hold.
+        """
+        assert turn.selector is not None
+        selector = turn.selector
+        least = self.settings.min_extractive_evidence if least is None else least
+        answer_terms = self.analyzer.term_set(" ".join(s.text for s in checked.sentences))
+        sentences, citations = list(checked.sentences), list(checked.citations)
+        added: list[str] = []
+        for i, part in enumerate(turn.parts):
+            covered = selector.coverage(self.analyzer.term_set(part), " ".join(sorted(answer_terms)))
+            if covered >= self.settings.part_covered:
+                continue
+            query = part_query(turn.standalone, turn.parts, i)
+            vector = self.embed_query(query)
+            found = self.best_sentence(query, turn.passages, selector, vector, least, also=part)
+            if found is None or any(
+                (c.source, c.start, c.end) == (found.source, found.start, found.end) for c in citations
+            ):
+                continue
+            cite = replace(found, n=len(citations) + 1)
+            citations.append(cite)
+            sentences.extend(quoted_sentences(cite))
+            answer_terms |= self.analyzer.term_set(cite.quote)
+            added.append(part)
+        if not added:
+            return checked
+        turn.trace["completed_parts"] = added
+        return replace(checked, sentences=sentences, citations=citations)
+
+
+def quoted_sentences(citation: Citation) -> list[CheckedSentence]:
+    """A quote given as the answer, each of its sentences carrying the citation's marker."""
+    return [CheckedSentence(" ".join(sp.text.split()), (citation.n,)) for sp in split_sentences(citation.quote)]

@@ -1,0 +1,163 @@
+"""Retrieve, rank and select: the chunks for a planned question, and the sentences of them that bear on it.
+
+Retrieval (BM25 + dense, fused, then re-ordered by the cross-encoder when one is configured) is
+`HybridRetriever`; the choice of sentences is `EvidenceSelector`. This step runs them per part of a
+compound question, adds the chunks of a year the question names, and prefers the newest evidence for a
+question about the present.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
+from assistant.config import Settings
+from assistant.evidence import Evidence, EvidenceSelector, merge_passages, part_query, years
+from assistant.retrieval import Filters, HybridRetriever, Passage
+from assistant.turn import Turn
+
+
+class SentenceVectors:
+    """Cosine similarity of texts to a question vector; sentence vectors cached up to `limit` texts."""
+
+    def __init__(self, embeddings: Embeddings, limit: int) -> None:
+        self.embeddings = embeddings
+        self.limit = limit
+        self._vectors: dict[str, np.ndarray] = {}
+        self._lock = threading.Lock()
+
+    def similarities(self, vector: Sequence[float], texts: list[str]) -> list[float]:
+        with self._lock:
+            missing = list(dict.fromkeys(t for t in texts if t not in self._vectors))
+        if missing:
+            embedded = self.embeddings.embed_documents(missing)
+            with self._lock:
+                if len(self._vectors) > self.limit:
+                    self._vectors.clear()
+                for text, vec in zip(missing, embedded, strict=True):
+                    v = np.asarray(vec, dtype=np.float32)
+                    self._vectors[text] = v / (np.linalg.norm(v) or 1.0)
+        q = np.asarray(vector, dtype=np.float32)
+        q = q / (np.linalg.norm(q) or 1.0)
+        with self._lock:
+            return [float(self._vectors[t] @ q) if t in self._vectors else 0.0 for t in texts]
+
+
+class Searcher:
+    """Fills a Turn's chunks, evidence and passages."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        retriever: HybridRetriever,
+        vectors: SentenceVectors,
+        count_tokens: Callable[[str], int],
+        answers: Callable[[str, str], bool],
+    ) -> None:
+        self.settings = settings
+        self.retriever = retriever
+        self.vectors = vectors
+        self.count_tokens = count_tokens
+        self.answers = answers  # (question, sentence) -> whether the sentence holds what is asked
+
+    def __call__(self, turn: Turn) -> None:
+        t = time.perf_counter()
+        index = self.retriever.lexical_index()
+        turn.idf = index.idf
+        turn.selector = selector = EvidenceSelector(self.retriever.analyzer, index.idf)
+        turn.vector = self.retriever.store.embeddings.embed_query(turn.query)
+        if not turn.compound:
+            turn.chunks = self.retriever.search(turn.query, self.settings.top_k, turn.filters, turn.vector)
+            recent = self.settings.recency_weight if turn.present else 0.0
+            if recent:
+                turn.trace["prefer_recent"] = recent
+            turn.evidence = self.evidence(
+                selector, turn.query, turn.chunks, turn.vector, self.settings.max_evidence_sentences, recent=recent
+            )
+        else:
+            turn.chunks, turn.evidence = self._compound(selector, turn.standalone, turn.parts, turn.filters)
+        turn.timings["retrieve_s"] = time.perf_counter() - t
+        turn.trace["retrieved"] = [{"id": c.id, "source": c.source, "score": round(c.score, 5)} for c in turn.chunks]
+        turn.passages = turn.evidence.passages
+        similarity = max((c.similarity for c in turn.chunks), default=0.0)
+        strength = turn.evidence.strength + similarity
+        turn.trace["evidence"] = {"lexical": round(turn.evidence.strength, 3), "dense": round(similarity, 3)}
+        if not turn.passages or strength < self.settings.min_evidence:
+            turn.refusal = "evidence too weak for the question (LLM not called)"
+            # passages that share too few of the question's words are not "related facts", just noise
+            if turn.evidence.strength < self.settings.min_related_evidence:
+                turn.passages = []
+
+    def evidence(
+        self,
+        selector: EvidenceSelector,
+        query: str,
+        chunks: list[Passage],
+        vector: Sequence[float],
+        max_sentences: int,
+        focus: str = "",
+        recent: float = 0.0,
+    ) -> Evidence:
+        return selector.select(
+            query,
+            chunks,
+            max_sentences,
+            self.settings.max_passage_tokens,
+            self.count_tokens,
+            lambda texts: self.vectors.similarities(vector, texts),
+            focus=focus if focus != query else "",
+            answers=lambda sentence: self.answers(query, sentence),
+            recent=recent,
+        )
+
+    def _compound(
+        self, selector: EvidenceSelector, question: str, parts: list[str], filters: Filters | None
+    ) -> tuple[list[Passage], Evidence]:
+        """Evidence for 'X in 2019, and Y in 2020?': each part retrieved on its own, the sentences merged.
+
+        A later part borrows the names of the whole question it lacks ('what was he ...' gets 'Biegun'),
+        so it can be retrieved without a model call; the model then answers the whole question at once.
+        """
+        per_part = max(2, -(-self.settings.max_evidence_sentences // len(parts)))
+        chunk_lists: list[list[Passage]] = []
+        groups: list[list[Passage]] = []
+        strengths: list[float] = []
+        for i in range(len(parts)):
+            query = part_query(question, parts, i)
+            vector = self.retriever.store.embeddings.embed_query(query)
+            chunks = self.retriever.search(query, self.settings.top_k, filters, vector)
+            chunks += self.of_years(query, vector, filters, chunks)
+            evidence = self.evidence(selector, query, chunks, vector, per_part, focus=parts[i])
+            chunk_lists.append(chunks)
+            groups.append(evidence.passages)
+            strengths.append(evidence.strength)
+        # the parts' retrievals interleaved by rank (the trace and the eval's retrieval metrics read them)
+        seen: set[str] = set()
+        merged: list[Passage] = []
+        for rank in range(max(map(len, chunk_lists), default=0)):
+            for found in chunk_lists:
+                if rank < len(found) and found[rank].id not in seen:
+                    seen.add(found[rank].id)
+                    merged.append(found[rank])
+        return merged, Evidence(merge_passages(groups), max(strengths, default=0.0), [])
+
+    def of_years(
+        self, query: str, vector: Sequence[float], filters: Filters | None, found: list[Passage]
+    ) -> list[Passage]:
+        """The best chunks published in the years a part names ('... in December 2025?') not yet `found`.
+
+        'Who holds that role in 2025?' needs the 2025 article even when older ones share more of its words.
+        """
+        wanted = sorted(years(query))
+        if not wanted or (filters and (filters.since or filters.until)):
+            return []
+        dated = Filters(
+            outlets=filters.outlets if filters else (), since=f"{wanted[0]}-01-01", until=f"{wanted[-1]}-12-31"
+        )
+        have = {c.id for c in found}
+        extra = self.retriever.search(query, self.settings.year_chunks, dated, vector)
+        return [c for c in extra if c.id not in have]

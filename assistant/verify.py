@@ -1,0 +1,31 @@
+"""Verify: every sentence of the model's answer keeps a verbatim quote that backs it, names the speaker its
+quote names (`CitationChecker`), and the answer as a whole must hold what the question asks for."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from assistant.citations import CheckResult, CitationChecker
+from assistant.turn import Turn
+
+
+class Verifier:
+    """Fills `turn.checked` from `turn.raw`."""
+
+    def __init__(self, checker: CitationChecker, answers: Callable[[str, str], bool]) -> None:
+        self.checker = checker
+        self.answers = answers  # (question, sentence) -> whether the sentence holds what is asked
+
+    def __call__(self, turn: Turn) -> None:
+        checked = self.checker.check(turn.raw, turn.passages, turn.standalone, turn.idf)
+        turn.trace["dropped_sentences"] = checked.dropped
+        turn.trace["repaired_citations"] = checked.repaired
+        if (
+            checked.sentences
+            and not turn.compound
+            and not any(self.answers(turn.standalone, s.text) for s in checked.sentences)
+        ):
+            # verified, but not an answer: 'how much did it cost?' answered with megawatts
+            turn.trace["not_an_answer"] = [s.text for s in checked.sentences]
+            checked = CheckResult([], [], [*checked.dropped, *turn.trace["not_an_answer"]], checked.repaired, False)
+        turn.checked = checked
