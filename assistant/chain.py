@@ -54,7 +54,14 @@ class AnswerChain:
         self.language = language
         self.planner = Planner(settings, llm, prompts, analyzer, language)
         self.vectors = SentenceVectors(retriever.store.embeddings, settings.sentence_cache)
-        self.searcher = Searcher(settings, retriever, self.vectors, count_tokens, self.answers)
+        self.searcher = Searcher(
+            settings,
+            retriever,
+            self.vectors,
+            count_tokens,
+            self.answers,
+            language.opens_on_reference if language is not None else None,
+        )
         self.generator = Generator(settings, llm, prompts, count_tokens)
         checker = CitationChecker(
             analyzer,

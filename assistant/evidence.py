@@ -98,9 +98,13 @@ class Evidence:
 class EvidenceSelector:
     """Scores the sentences of retrieved chunks by IDF-weighted overlap with the question."""
 
-    def __init__(self, analyzer: Analyzer, idf: Callable[[str], float]) -> None:
+    def __init__(
+        self, analyzer: Analyzer, idf: Callable[[str], float], leans_back: Callable[[str], bool] | None = None
+    ) -> None:
         self.analyzer = analyzer
         self.idf = idf
+        # whether a sentence opens on a word pointing back ('He said ...'): its lead-in sentence is kept with it
+        self.leans_back = leans_back or (lambda sentence: bool(_PRONOUN_START.match(sentence)))
 
     def coverage(self, question_terms: set[str], text: str) -> float:
         """IDF-weighted share of the question's words that `text` contains."""
@@ -165,7 +169,7 @@ class EvidenceSelector:
             if len(picked_scores) >= max_sentences:
                 break
             wanted = {si}
-            if _PRONOUN_START.match(spans_by_chunk[ci][si].text) and si > 0:
+            if si > 0 and self.leans_back(spans_by_chunk[ci][si].text):
                 wanted.add(si - 1)
             if si + 1 < len(spans_by_chunk[ci]) and is_attribution(spans_by_chunk[ci][si + 1].text):
                 wanted.add(si + 1)  # 'Spokesperson Park Il made these comments ...' says who said it

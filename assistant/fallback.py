@@ -9,7 +9,7 @@ from dataclasses import replace
 from assistant.chunking import Span, split_sentences
 from assistant.citations import CheckedSentence, CheckResult, Citation, roles_match
 from assistant.config import Settings
-from assistant.evidence import EvidenceSelector, in_time, is_attribution, part_query, years
+from assistant.evidence import EvidenceSelector, in_time, is_attribution, years
 from assistant.lexical import Analyzer
 from assistant.retrieval import Passage
 from assistant.search import SentenceVectors
@@ -131,7 +131,8 @@ class Fallback:
             covered = selector.coverage(self.analyzer.term_set(part), " ".join(sorted(answer_terms)))
             if covered >= self.settings.part_covered:
                 continue
-            query = part_query(turn.standalone, turn.parts, i)
+            query = turn.part_queries[i] if i < len(turn.part_queries) else part
+
             vector = self.embed_query(query)
             found = self.best_sentence(query, turn.passages, selector, vector, least, also=part)
             if found is None or any(

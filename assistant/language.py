@@ -42,6 +42,7 @@ class QuestionLexicon:
     asked_words: dict[str, frozenset[str]]
     present_words: frozenset[str]
     speech_verbs: frozenset[str]
+    changing_words: frozenset[str] = frozenset()
 
     @classmethod
     def load(cls, path: Path = QUESTIONS_FILE, extra: Path | None = None) -> QuestionLexicon:
@@ -68,7 +69,12 @@ class QuestionLexicon:
             return frozenset(str(w).lower() for w in raw)
 
         return cls(
-            table("wh_words"), table("how_words"), table("asked_words"), words("present_words"), words("speech_verbs")
+            table("wh_words"),
+            table("how_words"),
+            table("asked_words"),
+            words("present_words"),
+            words("speech_verbs"),
+            words("changing_words"),
         )
 
 
@@ -109,6 +115,7 @@ class Question:
     years: frozenset[str]
     past: bool = False  # asks what did happen ('What did the talks produce?'), not what may
     name_of: str = ""  # the noun whose name is asked ('What is the name of the resort?': 'resort')
+    changing: bool = False  # about a fact that changes (an office, a status, a plan, what will happen)
 
     @property
     def asks_name(self) -> bool:
@@ -272,10 +279,60 @@ class Language:
                 if of:
                     name_of = of[0].lemma_.lower()
                 break
-        modal = any(t.tag_ == "MD" for t in toks)
-        past = not modal and any(t.tag_ == "VBD" for t in toks)
+
         words = frozenset(_words(text))
-        return Question(text, asked, words, named_mentions, slot_verb, present, years, past, name_of)
+        # 'How many stations does it have?', 'Who heads it?': a count or a holder, asked in the present tense
+        root = next(iter(parsed.sents)).root if len(parsed) else None
+        verbs = [root, *[c for c in root.children if c.dep_ in ("aux", "auxpass")]] if root is not None else []
+        present_tense = any(v.tag_ in ("VBZ", "VBP") for v in verbs) and not any(v.tag_ == "VBD" for v in verbs)
+        modal = any(v.tag_ == "MD" for v in verbs)  # 'Who will chair it?', not '... said it would'
+        past = not modal and any(v.tag_ in ("VBD",) for v in verbs)
+        changing = (
+            present
+            or modal
+            or any(
+                t.lemma_.lower() in self.lexicon.changing_words or t.lower_ in self.lexicon.changing_words for t in toks
+            )
+            or (present_tense and not name_of and bool(asked & (_VALUE_LABELS | {"PERSON", "ORG"})))
+        )
+        return Question(text, asked, words, named_mentions, slot_verb, present, years, past, name_of, changing)
+
+    def leans_on_context(self, question: str) -> bool:
+        """Whether a question points back into the conversation: a personal, possessive or demonstrative word
+        ('his counterpart', 'that role', 'where was that?', 'what happened then?'), an opening conjunction
+        ('And who ...'), or no verb at all ('What about the ferry?')."""
+        toks = [t for t in self.doc(question) if not (t.is_punct or t.is_space)]
+        if not toks:
+            return False
+        if any(set(t.morph.get("PronType")) & {"Prs", "Dem"} for t in toks):
+            return True
+        return toks[0].pos_ == "CCONJ" or not any(t.pos_ in ("VERB", "AUX") for t in toks)
+
+    def names(self, text: str) -> list[str]:
+        """The names in a text (entities other than dates, times and numbers, and proper nouns), in order."""
+        out: list[str] = []
+        for m in sorted(self.mentions(text), key=lambda m: m.start):
+            if m.label in _NAME_LABELS or m.label == "PROPN":
+                out.append(m.text)
+        return out
+
+    def content_words(self, text: str) -> list[str]:
+        """The words of a text that carry its subject: no function words, question words, dates or numbers."""
+        parsed = self.doc(text)
+        return [
+            t.text
+            for t in parsed
+            if t.is_alpha
+            and not t.is_stop
+            and not t.tag_.startswith("W")
+            and t.ent_type_ not in ("DATE", "TIME", "CARDINAL", "ORDINAL")
+        ]
+
+    def opens_on_reference(self, sentence: str) -> bool:
+        """Whether a sentence opens on a word that points back ('He said ...', 'This effort ...', 'Its ...'),
+        so the sentence before it is needed to know whom or what it is about."""
+        first = next((t for t in self.doc(sentence) if not (t.is_punct or t.is_space)), None)
+        return first is not None and bool(set(first.morph.get("PronType")) & {"Prs", "Dem"})
 
     def forecasts(self, sentence: str) -> bool:
         """Whether a sentence's main event is still to come: a modal main verb ('will meet', 'may agree'), or a

@@ -14,7 +14,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage
 
 from assistant.config import Settings
-from assistant.evidence import is_follow_up, is_steering, is_time_sensitive, named, split_compound, years
+from assistant.evidence import is_follow_up, is_steering, is_time_sensitive, named, part_query, split_compound, years
 from assistant.language import Language, Question
 from assistant.lexical import Analyzer
 from assistant.prompts import Prompts
@@ -55,7 +55,7 @@ class Planner:
             turn.refusal, turn.refusal_text = "steering attempt", self.prompts.render("rejected")
             return
         standalone = question
-        if turn.history and is_follow_up(question):
+        if turn.history and self.follow_up(question):
             t = time.perf_counter()
             standalone = self.rewrite(question, turn.history)
             turn.timings["rewrite_s"] = time.perf_counter() - t
@@ -64,17 +64,48 @@ class Planner:
                 turn.refusal, turn.refusal_text = "steering attempt", self.prompts.render("rejected")
                 return
         turn.standalone = turn.query = standalone
-        if turn.history and is_follow_up(standalone):
+        if turn.history and self.follow_up(standalone):
             # the rewrite still leans on the conversation ('improving it'): search with the last question too
             last_user = next((m["content"] for m in reversed(turn.history) if m.get("role") == "user"), "")
             turn.query = f"{standalone} {last_user}".strip()
             turn.trace["search_query"] = turn.query
         turn.parts = split_compound(standalone) if turn.decompose else [standalone]
+        turn.part_queries = [self.part_query(standalone, turn.parts, i) for i in range(len(turn.parts))]
         if turn.compound:
             turn.trace["parts"] = turn.parts
         turn.shape = self.shape(standalone)
         turn.trace["asked"] = sorted(turn.shape.asked) if turn.shape else None
         turn.present = self.about_present(standalone, turn.shape)
+        turn.changing = turn.present or (turn.shape is not None and turn.shape.changing)
+
+    def follow_up(self, question: str) -> bool:
+        """Whether the question leans on the conversation ('And who is his counterpart?')."""
+        return self.language.leans_on_context(question) if self.language is not None else is_follow_up(question)
+
+    def part_query(self, question: str, parts: Sequence[str], i: int) -> str:
+        """What to search with for part `i` of a compound question.
+
+        A later part borrows the names of the whole question it lacks ('what was he ...' gets the name). A
+        part that points back ('who holds that role in 2025?', 'where did it meet?') also borrows the content
+        words of the parts before it (no dates, numbers or question words), so it is searched as a question
+        about the same office or body, at its own date.
+        """
+        if i == 0 or self.language is None:
+            return part_query(question, parts, i)
+        part = parts[i]
+        have = {w.lower() for w in self.language.content_words(part)} | {w.lower() for w in part.split()}
+        extra: list[str] = []
+        for name in self.language.names(question):
+            for word in name.split():
+                if word.lower() not in have:
+                    have.add(word.lower())
+                    extra.append(word)
+        if self.language.leans_on_context(part):
+            for word in self.language.content_words(" ".join(parts[:i])):
+                if word.lower() not in have:
+                    have.add(word.lower())
+                    extra.append(word)
+        return f"{part} {' '.join(extra)}".strip()
 
     def shape(self, question: str) -> Question | None:
         """What the question asks for (None without a language model or with the check switched off)."""
@@ -84,10 +115,9 @@ class Planner:
 
     def about_present(self, question: str, shape: Question | None) -> bool:
         """A question about now, or about a fact that changes with no time named: the latest evidence wins."""
-        if shape is not None and shape.present:
-            return True
-        asked_years = shape.years if shape is not None else years(question)
-        return is_time_sensitive(question) and not asked_years and not (shape is not None and shape.past)
+        if shape is None:
+            return is_time_sensitive(question) and not years(question)
+        return shape.present or (shape.changing and not shape.years and not shape.past)
 
     def rewrite(self, question: str, history: Sequence[Message]) -> str:
         """The follow-up as a standalone question (falls back to joining it with the last user turn)."""

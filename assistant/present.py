@@ -21,7 +21,7 @@ class Presenter:
 
     def answer(self, turn: Turn) -> Answer:
         assert turn.checked is not None
-        sentences = self.date_sentences(turn.checked, turn.standalone, turn.present)
+        sentences = self.date_sentences(turn.checked, turn.standalone, turn.changing or turn.present)
         turn.timings["total_s"] = turn.elapsed()
         return Answer(
             turn.question,
@@ -67,11 +67,18 @@ class Presenter:
             trace=turn.trace,
         )
 
-    def date_sentences(self, checked: CheckResult, question: str, present: bool = False) -> list[CheckedSentence]:
-        """Say 'As of <date>, per <outlet>' where the answer depends on time or sources differ in date."""
+    def date_sentences(
+        self, checked: CheckResult, question: str, changing: bool | None = None
+    ) -> list[CheckedSentence]:
+        """Say 'As of <date>, per <outlet>' where the answer depends on time or sources differ in date.
+
+        `changing` says whether the question is about a fact that changes (see `Question.changing`); None
+        decides it from the question's words.
+        """
         by_n = {c.n: c for c in checked.citations}
         dates = {by_n[n].published for s in checked.sentences for n in s.citations}
-        if not (present or is_time_sensitive(question) or len(dates) > 1):
+        changing = is_time_sensitive(question) if changing is None else changing
+        if not (changing or len(dates) > 1):
             return checked.sentences
         out: list[CheckedSentence] = []
         said: set[tuple[str, str]] = set()

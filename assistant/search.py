@@ -16,7 +16,7 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from assistant.config import Settings
-from assistant.evidence import Evidence, EvidenceSelector, merge_passages, part_query, years
+from assistant.evidence import Evidence, EvidenceSelector, merge_passages, years
 from assistant.retrieval import Filters, HybridRetriever, Passage
 from assistant.turn import Turn
 
@@ -57,18 +57,20 @@ class Searcher:
         vectors: SentenceVectors,
         count_tokens: Callable[[str], int],
         answers: Callable[[str, str], bool],
+        leans_back: Callable[[str], bool] | None = None,
     ) -> None:
         self.settings = settings
         self.retriever = retriever
         self.vectors = vectors
         self.count_tokens = count_tokens
         self.answers = answers  # (question, sentence) -> whether the sentence holds what is asked
+        self.leans_back = leans_back  # whether a sentence opens on a word pointing back ('He said ...')
 
     def __call__(self, turn: Turn) -> None:
         t = time.perf_counter()
         index = self.retriever.lexical_index()
         turn.idf = index.idf
-        turn.selector = selector = EvidenceSelector(self.retriever.analyzer, index.idf)
+        turn.selector = selector = EvidenceSelector(self.retriever.analyzer, index.idf, self.leans_back)
         turn.vector = self.retriever.store.embeddings.embed_query(turn.query)
         if not turn.compound:
             turn.chunks = self.retriever.search(turn.query, self.settings.top_k, turn.filters, turn.vector)
@@ -79,7 +81,7 @@ class Searcher:
                 selector, turn.query, turn.chunks, turn.vector, self.settings.max_evidence_sentences, recent=recent
             )
         else:
-            turn.chunks, turn.evidence = self._compound(selector, turn.standalone, turn.parts, turn.filters)
+            turn.chunks, turn.evidence = self._compound(selector, turn.parts, turn.part_queries, turn.filters)
         turn.timings["retrieve_s"] = time.perf_counter() - t
         turn.trace["retrieved"] = [{"id": c.id, "source": c.source, "score": round(c.score, 5)} for c in turn.chunks]
         turn.passages = turn.evidence.passages
@@ -115,7 +117,7 @@ class Searcher:
         )
 
     def _compound(
-        self, selector: EvidenceSelector, question: str, parts: list[str], filters: Filters | None
+        self, selector: EvidenceSelector, parts: list[str], queries: list[str], filters: Filters | None
     ) -> tuple[list[Passage], Evidence]:
         """Evidence for 'X in 2019, and Y in 2020?': each part retrieved on its own, the sentences merged.
 
@@ -127,7 +129,7 @@ class Searcher:
         groups: list[list[Passage]] = []
         strengths: list[float] = []
         for i in range(len(parts)):
-            query = part_query(question, parts, i)
+            query = queries[i]
             vector = self.retriever.store.embeddings.embed_query(query)
             chunks = self.retriever.search(query, self.settings.top_k, filters, vector)
             chunks += self.of_years(query, vector, filters, chunks)

@@ -79,8 +79,10 @@ class Turn:
     standalone: str = ""
     query: str = ""
     parts: list[str] = field(default_factory=list)
+    part_queries: list[str] = field(default_factory=list)  # what each part is searched with
     shape: Question | None = None
-    present: bool = False
+    present: bool = False  # about now: the newest evidence is preferred
+    changing: bool = False  # about a fact that changes: the answer says as of when
     # retrieve / rank / select
     vector: list[float] = field(default_factory=list)
     idf: Callable[[str], float] | None = None
