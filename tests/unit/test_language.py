@@ -120,3 +120,43 @@ def test_the_questions_lexicon_can_be_extended(tmp_path: Path) -> None:
     bad.write_text("asked_words: [1, 2]\n", encoding="utf-8")
     with pytest.raises(LanguageError, match="must map"):
         QuestionLexicon.load(extra=bad)
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("And who is her deputy?", True),
+        ("Where was that?", True),
+        ("Who holds that post in 2024?", True),
+        ("What happened then?", True),
+        ("What about the night ferry?", True),
+        ("Is there a timetable for the night ferry?", False),
+        ("When did the Orla bridge open?", False),
+    ],
+)
+def test_follow_ups_are_told_by_the_words_that_point_back(lang: Language, question: str, expected: bool) -> None:
+    assert lang.leans_on_context(question) is expected
+
+
+@pytest.mark.parametrize(
+    ("question", "changing"),
+    [
+        ("Who chairs the harbour board?", True),  # a holder, asked in the present tense
+        ("How many ferries does the line run?", True),  # a count in the present tense
+        ("What is the status of the bridge project?", True),  # a word for something that changes
+        ("Who will chair the board next year?", True),  # the future
+        ("When did the bridge open?", False),
+        ("Who warned that the pier would flood?", False),  # a past statement; 'would' is in the clause
+    ],
+)
+def test_facts_that_change_over_time(lang: Language, question: str, changing: bool) -> None:
+    assert lang.question(question).changing is changing
+
+
+def test_sentences_that_point_back_and_the_words_a_part_borrows(lang: Language) -> None:
+    assert lang.opens_on_reference("She said the ferry would run.")
+    assert lang.opens_on_reference("This plan was dropped in May.")
+    assert not lang.opens_on_reference("Harbour officials met on Monday.")
+    assert "Ines Moro" in lang.names("What did Ines Moro say about the pier in 2021?")
+    words = lang.content_words("Who chaired the harbour board in 2021?")
+    assert "harbour" in words and "board" in words and "2021" not in words and "Who" not in words
