@@ -64,6 +64,12 @@ class Settings(BaseSettings):
         description="A YAML table of outlets of your own (same shape as assistant/lexicons/outlets.yaml), "
         "merged over the packaged one: canonical names and their aliases.",
     )
+    aliases_file: Path | None = Field(
+        None,
+        description="A YAML file of names that stand for one another (same shape as assistant/lexicons/aliases.yaml), "
+        "extending the packaged one: a group joins the groups it shares a name with ('Seoul' for 'South Korea'), "
+        "and country words, synonyms and post titles are added. It changes the terms of BM25 and of citation checks.",
+    )
     document_cues_file: Path | None = Field(
         None,
         description="A YAML file replacing assistant/lexicons/document_cues.yaml: the words that tell stamps, "

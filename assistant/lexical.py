@@ -1,296 +1,90 @@
-"""Word-level text analysis shared by BM25, evidence scoring and citation checking."""
+"""Word-level text analysis shared by BM25, evidence scoring and citation checking.
+
+The words it knows are data: English in `lexicons/english.yaml` (stopwords, number words, irregular verbs,
+abbreviations), names of this domain in `lexicons/aliases.yaml` (one term for 'U.S.', nationality words,
+synonyms). Each Analyzer reads them once, when it is built.
+"""
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Set as AbstractSet
 from typing import Any
 
-# English function words plus words too common in this corpus to tell passages apart.
-STOPWORDS = frozenset(
-    [
-        "a",
-        "about",
-        "above",
-        "after",
-        "again",
-        "against",
-        "all",
-        "also",
-        "am",
-        "an",
-        "and",
-        "any",
-        "are",
-        "as",
-        "at",
-        "be",
-        "because",
-        "been",
-        "before",
-        "being",
-        "below",
-        "between",
-        "both",
-        "but",
-        "by",
-        "can",
-        "could",
-        "did",
-        "do",
-        "does",
-        "doing",
-        "down",
-        "during",
-        "each",
-        "few",
-        "for",
-        "from",
-        "further",
-        "had",
-        "has",
-        "have",
-        "having",
-        "he",
-        "her",
-        "here",
-        "hers",
-        "herself",
-        "him",
-        "himself",
-        "his",
-        "how",
-        "i",
-        "if",
-        "in",
-        "into",
-        "is",
-        "it",
-        "its",
-        "itself",
-        "just",
-        "me",
-        "more",
-        "most",
-        "my",
-        "myself",
-        "no",
-        "nor",
-        "not",
-        "now",
-        "of",
-        "off",
-        "on",
-        "once",
-        "only",
-        "or",
-        "other",
-        "our",
-        "ours",
-        "ourselves",
-        "out",
-        "over",
-        "own",
-        "same",
-        "she",
-        "should",
-        "so",
-        "some",
-        "such",
-        "than",
-        "that",
-        "the",
-        "their",
-        "theirs",
-        "them",
-        "themselves",
-        "then",
-        "there",
-        "these",
-        "they",
-        "this",
-        "those",
-        "through",
-        "to",
-        "too",
-        "under",
-        "until",
-        "up",
-        "very",
-        "was",
-        "we",
-        "were",
-        "what",
-        "when",
-        "where",
-        "which",
-        "while",
-        "who",
-        "whom",
-        "why",
-        "will",
-        "with",
-        "would",
-        "you",
-        "your",
-        "yours",
-        "yourself",
-        "yourselves",
-        "said",
-        "says",
-        "say",
-        "according",
-        "tell",
-        "told",
-        "please",
-        "did",
-        "does",
-        "do",
-        "whose",
-        "whether",
-        "shall",
-        "may",
-        "might",
-        "must",
-        "us",
-        "s",
-        "t",
-    ]
-)
+from assistant.lexicon import Aliases, English
+
 _WORD = re.compile(r"[A-Za-z0-9]+(?:[-'’][A-Za-z0-9]+)*")
-NUMBER_WORDS = {
-    w: str(i)
-    for i, w in enumerate(
-        [
-            "zero",
-            "one",
-            "two",
-            "three",
-            "four",
-            "five",
-            "six",
-            "seven",
-            "eight",
-            "nine",
-            "ten",
-            "eleven",
-            "twelve",
-        ]
-    )
-} | {"once": "1", "twice": "2", "thrice": "3", "first": "1st", "second": "2nd", "third": "3rd"}
-# irregular past forms the stemmer leaves alone ("met" must match "meeting")
-_IRREGULAR = {
-    "met": "meet",
-    "said": "say",
-    "says": "say",
-    "held": "hold",
-    "led": "lead",
-    "began": "begin",
-    "begun": "begin",
-    "took": "take",
-    "taken": "take",
-    "made": "make",
-    "gave": "give",
-    "given": "give",
-    "told": "tell",
-    "went": "go",
-    "gone": "go",
-    "came": "come",
-    "saw": "see",
-    "seen": "see",
-    "found": "find",
-    "became": "become",
-    "sent": "send",
-    "spoke": "speak",
-    "spoken": "speak",
-    "knew": "know",
-    "known": "know",
-    "thought": "think",
-    "brought": "bring",
-    "kept": "keep",
-    "left": "leave",
-    "sought": "seek",
-    "chose": "choose",
-    "chosen": "choose",
-    "won": "win",
-    "lost": "lose",
-    "wrote": "write",
-    "written": "write",
-    "rose": "rise",
-    "fell": "fall",
-    "fallen": "fall",
-    "broke": "break",
-    "broken": "break",
-}
-# a few words news writing uses interchangeably, mapped to one form
-_SYNONYMS = {
-    "inaugural": "first",
-    "maiden": "first",
-    "session": "meeting",
-    "sessions": "meeting",
-    "worry": "concern",
-    "worries": "concern",
-    "worried": "concern",
-    "fears": "concern",
-    "spokesman": "spokesperson",
-    "spokeswoman": "spokesperson",
-    "spokesmen": "spokesperson",
-    "spokespeople": "spokesperson",
-    # month abbreviations: 'Feb. 15' matches 'February'
-    "jan": "january",
-    "feb": "february",
-    "apr": "april",
-    "jun": "june",
-    "jul": "july",
-    "aug": "august",
-    "sep": "september",
-    "sept": "september",
-    "oct": "october",
-    "nov": "november",
-    "dec": "december",
-}
-# nationality adjectives match their country: 'South Korean' backs 'South Korea'
-_NATIONALITY = {
-    "korean": "korea",
-    "american": "usa",
-    "america": "usa",
-    "japanese": "japan",
-    "chinese": "china",
-    "vietnamese": "vietnam",
-    "russian": "russia",
-}
-_ABBREV = {"u.s.": "usa", "u.s": "usa", "us": "usa", "n.k.": "nk", "s.": "south", "dprk": "dprk"}
 
 
 class Analyzer:
-    """Lowercase, split, drop stopwords, stem: the same terms for documents and questions."""
+    """Lowercase, split, drop stopwords, stem: the same terms for documents and questions.
 
-    def __init__(self) -> None:
+    `english` and `aliases` default to the packaged lexicons; pass `Aliases.load(settings.aliases_file)` to
+    use a user's aliases too.
+    """
+
+    def __init__(self, english: English | None = None, aliases: Aliases | None = None) -> None:
         import Stemmer
 
         self._stemmer: Any = Stemmer.Stemmer("english")
+        self.english = english if english is not None else English.load()
+        self.aliases = aliases if aliases is not None else Aliases.load()
+        self.stopwords = self.english.stopwords
+        # a word is first given its usual form ('inaugural' -> 'first', 'Feb' -> 'february'), then its term:
+        # a number word's digits before an irregular verb's infinitive before a nationality's country
+        self._usual = {**self.english.abbreviations, **self.aliases.synonyms}
+        self._forms = {**self.aliases.country_words, **self.english.irregular_verbs, **self.english.number_words}
 
     def terms(self, text: str) -> list[str]:
-        text = re.sub(r"\bU\.S\.?(?=\W|$)|\bUS\b|\b[Uu]nited [Ss]tates\b", " usa ", text)
+        one_term = self.aliases.one_term_pattern
+        if one_term is not None:
+            text = one_term.sub(lambda m: f" {self.aliases.term_of[m.group()]} ", text)
         out: list[str] = []
         for m in _WORD.finditer(text):
             for word in re.split(r"[-'’]", m.group().lower()):
-                if word and word not in STOPWORDS and (len(word) > 1 or word.isdigit()):
-                    word = _SYNONYMS.get(word, word)
-                    word = NUMBER_WORDS.get(word, _IRREGULAR.get(word, _NATIONALITY.get(word, word)))
-                    out.append(self._stemmer.stemWord(_ABBREV.get(word, word)))
+                if word and word not in self.stopwords and (len(word) > 1 or word.isdigit()):
+                    word = self._usual.get(word, word)
+                    out.append(self._stemmer.stemWord(self._forms.get(word, word)))
         return out
 
     def term_set(self, text: str) -> set[str]:
         return set(self.terms(text))
 
-    @staticmethod
-    def numbers(text: str) -> set[str]:
+    def numbers(self, text: str) -> set[str]:
         """Numbers in the text, number words ('three', 'twice') as digits; '1,000' as '1000'."""
         found = {m.replace(",", "") for m in re.findall(r"\b\d[\d,]*(?:\.\d+)?\b", text)}
-        words = {NUMBER_WORDS[w] for w in re.findall(r"[a-z]+", text.lower()) if w in NUMBER_WORDS}
+        number_words = self.english.number_words
+        words = {number_words[w] for w in re.findall(r"[a-z]+", text.lower()) if w in number_words}
         return found | {w for w in words if w.isdigit()}
+
+
+class _PackagedStopwords(AbstractSet[str]):
+    """The packaged English stopwords, read from `lexicons/english.yaml` on first use.
+
+    Only for `evidence.named`, which has no Analyzer to ask; everything else reads `Analyzer.stopwords`.
+    """
+
+    def __init__(self) -> None:
+        self._words: frozenset[str] | None = None
+
+    def _get(self) -> frozenset[str]:
+        if self._words is None:
+            self._words = English.load().stopwords
+        return self._words
+
+    def __contains__(self, word: object) -> bool:
+        return word in self._get()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._get())
+
+    def __len__(self) -> int:
+        return len(self._get())
+
+
+STOPWORDS: AbstractSet[str] = _PackagedStopwords()
 
 
 def idf_function(doc_terms: Sequence[set[str]]) -> Callable[[str], float]:
