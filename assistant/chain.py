@@ -71,15 +71,18 @@ class AnswerChain:
             min_anchor=settings.min_anchor,
         )
         self.verifier = Verifier(checker, self.answers)
-        self.fallback = Fallback(settings, analyzer, self.vectors, retriever.store.embeddings.embed_query, self.answers)
+        self.fallback = Fallback(
+            settings, analyzer, self.vectors, retriever.store.embeddings.embed_query, self.answers, language
+        )
         self.presenter = Presenter(prompts, language)
 
-    def answers(self, question: str, sentence: str) -> bool:
-        """Whether `sentence` holds the kind of thing `question` asks for, beyond the question's own words."""
+    def answers(self, question: str, sentence: str, before: str = "") -> bool:
+        """Whether `sentence` holds the kind of thing `question` asks for, beyond the question's own words
+        (`before`: the text just before the sentence, where 'she' in it was named)."""
         if self.language is None:
             return answers_kind(question, sentence)
         shape = self.planner.shape(question)
-        return True if shape is None else self.language.answers(shape, sentence)
+        return True if shape is None else self.language.answers(shape, sentence, before)
 
     # --- the Runnable --------------------------------------------------------------------------
 

@@ -144,6 +144,13 @@ class Settings(BaseSettings):
     sentence_cache: int = Field(
         20_000, ge=0, description="Sentence embedding vectors kept per process for evidence scoring."
     )
+    newer_evidence_margin: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="For a question about the present, a sentence from a document newer than every cited one leads "
+        "the answer when it holds nearly as much of the question's words as the cited quotes (this much less at most).",
+    )
     recency_weight: float = Field(
         0.15,
         ge=0,

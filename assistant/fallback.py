@@ -10,6 +10,7 @@ from assistant.chunking import Span, split_sentences
 from assistant.citations import CheckedSentence, CheckResult, Citation, roles_match
 from assistant.config import Settings
 from assistant.evidence import EvidenceSelector, in_time, is_attribution, years
+from assistant.language import Language
 from assistant.lexical import Analyzer
 from assistant.retrieval import Passage
 from assistant.search import SentenceVectors
@@ -25,9 +26,11 @@ class Fallback:
         analyzer: Analyzer,
         vectors: SentenceVectors,
         embed_query: Callable[[str], list[float]],
-        answers: Callable[[str, str], bool],
+        answers: Callable[[str, str, str], bool],
+        language: Language | None = None,
     ) -> None:
         self.settings = settings
+        self.language = language
         self.analyzer = analyzer
         self.vectors = vectors
         self.embed_query = embed_query
@@ -51,7 +54,37 @@ class Fallback:
                 turn.refusal = "no sentence of the model's answer was supported by a passage"
         elif turn.compound:
             checked = self.complete_parts(turn, checked)
+        elif turn.present:
+            checked = self.newest_first(turn, checked)
         turn.checked = checked
+
+    def newest_first(self, turn: Turn, checked: CheckResult) -> CheckResult:
+        """For a question about the present: when a passage newer than every cited one also answers, its
+        sentence leads the answer and the older answer follows it, each with its own date."""
+        assert turn.selector is not None
+        cited = max((c.published for c in checked.citations if c.published), default="")
+        newer = sorted(
+            (p for p in turn.passages if p.published and p.published > cited), key=lambda p: p.published, reverse=True
+        )
+        if not cited or not newer:
+            return checked
+        # as relevant to the question as the answer's own quotes, or nearly (the newest such date wins)
+        q_terms = self.analyzer.term_set(turn.standalone)
+        have = max(turn.selector.coverage(q_terms, c.quote) for c in checked.citations)
+        least = min(self.settings.min_extractive_evidence, have - self.settings.newer_evidence_margin)
+        found = None
+        for published in dict.fromkeys(p.published for p in newer):
+            same_day = [p for p in newer if p.published == published]
+            found = self.best_sentence(turn.standalone, same_day, turn.selector, turn.vector, least)
+            if found is not None:
+                break
+        if found is None:
+            return checked
+        turn.trace["newer_evidence"] = f"{found.outlet} ({found.published}) is newer than the cited {cited}"
+        shift = {c.n: c.n + 1 for c in checked.citations}
+        older = [replace(c, n=shift[c.n]) for c in checked.citations]
+        moved = [replace(s, citations=tuple(shift[n] for n in s.citations)) for s in checked.sentences]
+        return replace(checked, sentences=[*self.quoted(found), *moved], citations=[found, *older])
 
     def best_sentence(
         self,
@@ -87,7 +120,10 @@ class Fallback:
                 lexical = selector.coverage(q_terms, dated)
                 if also_terms:
                     lexical = max(lexical, selector.coverage(also_terms, dated))
-                if lexical < least or not self.answers(also or question, sp.text):
+                context = p.context or p.text
+                at = context.find(sp.text)
+                before = context[max(0, at - 600) : at] if at > 0 else ""
+                if lexical < least or not self.answers(also or question, sp.text, before):
                     continue
                 if not roles_match(self.analyzer, question, sp.text):
                     continue
@@ -113,7 +149,21 @@ class Fallback:
         if citation is None:
             return None
         turn.trace["extractive"] = "the model's answer could not be used; the best sentence is quoted instead"
-        return CheckResult(quoted_sentences(citation), [citation], [], [], False)
+        return CheckResult(self.quoted(citation), [citation], [], [], False)
+
+    def quoted(self, citation: Citation) -> list[CheckedSentence]:
+        """The quote as the answer; a quote whose speaker it calls only 'he' or 'she' is led by the name its
+        passage gives just before it ('Ines Moro: “..., ” she said.')."""
+        sentences = quoted_sentences(citation)
+        if self.language is None or not sentences:
+            return sentences
+        at = citation.context.find(citation.quote)
+        before = citation.context[max(0, at - 600) : at] if at > 0 else ""
+        speaker = self.language.unnamed_speaker(citation.quote, before)
+        if speaker:
+            first = sentences[0]
+            sentences[0] = replace(first, text=f"{speaker}: “{first.text}”")
+        return sentences
 
     def complete_parts(self, turn: Turn, checked: CheckResult, least: float | None = None) -> CheckResult:
         """For each part of a compound question the answer leaves out, add the best quoted sentence for it.
@@ -141,7 +191,7 @@ class Fallback:
                 continue
             cite = replace(found, n=len(citations) + 1)
             citations.append(cite)
-            sentences.extend(quoted_sentences(cite))
+            sentences.extend(self.quoted(cite))
             answer_terms |= self.analyzer.term_set(cite.quote)
             added.append(part)
         if not added:

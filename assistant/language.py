@@ -348,9 +348,14 @@ class Language:
                 return True
         return False
 
-    def answers(self, question: Question, sentence: str) -> bool:
+    def answers(self, question: Question, sentence: str, before: str = "") -> bool:
         """Whether a sentence can answer the question: it holds an entity of the kind asked for that the
-        question does not name, and does not give the question's own subject in the slot asked about."""
+        question does not name, and does not give the question's own subject in the slot asked about.
+
+        When the question word is the subject ('Who warned ...?', 'Which company built it?'), the entity must
+        be a subject or agent of the sentence; a speaker the sentence calls 'he' or 'she' counts as the one
+        last named in `before`, the text just before the sentence.
+        """
         if question.past and self.forecasts(sentence):
             return False  # 'What did they agree?' is not answered by what they will or may do
         if not question.asked:
@@ -358,8 +363,16 @@ class Language:
         new = [m for m in self.mentions(sentence) if _words(m.text) - question.words]
         # the small model often mistakes a person for an organisation: any name answers a question for a name,
         # while a value must be of the kind asked (megawatts do not answer 'how much did it cost?')
-        names = _NAME_LABELS | {"PROPN"}
-        fits = [m for m in new if m.label in question.asked or (m.label in names and question.asks_name)]
+        fits = [m for m in new if _fits(m.label, question.asked)]
+        slot = question.slot_verb and question.slot_verb != "be"
+        if slot:
+            agents = self._agent_words(sentence)
+            fits = [m for m in fits if _words(m.text) & agents]
+            if not fits and question.asks_name and before:
+                # '"...," she told the paper.' after a sentence naming her
+                speaker = self.unnamed_speaker(sentence, before)
+                if speaker and _words(speaker) - question.words:
+                    return True
         if not fits:
             return False
         if question.name_of and not self._names(sentence, question.name_of, question.words):
@@ -372,6 +385,14 @@ class Language:
                 if given and not clause.party - question.words:
                     return False
         return True
+
+    def _agent_words(self, sentence: str) -> frozenset[str]:
+        """The words of every active subject and passive agent of a sentence, appositions included."""
+        out: set[str] = set()
+        for tok in self.doc(sentence):
+            if tok.dep_ in ("nsubj", "csubj") or (tok.dep_ == "pobj" and tok.head.dep_ == "agent"):
+                out |= _words(" ".join(t.text for t in tok.subtree))
+        return frozenset(out)
 
     def _names(self, sentence: str, noun: str, given: frozenset[str]) -> bool:
         """Whether the sentence gives a name to `noun`: a name in or next to it in the parse ('the Lakeview
@@ -432,18 +453,29 @@ class Language:
 
     def last_named(self, text: str) -> frozenset[str]:
         """The last speaker, person or organisation named in a text (empty when none): whom 'he' points to."""
+        return self.last_named_phrase(text)[1]
+
+    def last_named_phrase(self, text: str) -> tuple[str, frozenset[str]]:
+        """The last speaker, person or organisation named in a text, as written and as its identifying words."""
         if not text.strip():
-            return frozenset()
+            return "", frozenset()
         for span in reversed(self.sentences(text)):
-            said = [c.party for c in self.clauses(span.text) if c.speech and c.party and not c.pronoun]
+            said = [c for c in self.clauses(span.text) if c.speech and c.party and not c.pronoun]
             if said:
-                return said[-1]
+                return said[-1].subject, said[-1].party
             people = sorted(
                 (m for m in self.mentions(span.text) if m.label in ("PERSON", "ORG", "NORP")), key=lambda m: m.start
             )
             if people:
-                return _words(people[-1].text)
-        return frozenset()
+                return people[-1].text, _words(people[-1].text)
+        return "", frozenset()
+
+    def unnamed_speaker(self, quote: str, before: str) -> str:
+        """The name of a quote's speaker when the quote itself only says 'he' or 'she' ('' otherwise)."""
+        clauses = [c for c in self.clauses(quote) if c.speech]
+        if not clauses or any(not c.pronoun for c in clauses):
+            return ""
+        return self.last_named_phrase(before)[0]
 
     def consistent(self, claim: str, quote: str, before: str = "", after: str = "") -> bool:
         """Whether a claim names the speakers and agents its quote names.
@@ -483,6 +515,19 @@ def _phrase(token: Any) -> str:
     skipped = {t.i for c in token.children if c.i in cut for t in c.subtree}
     words = [t.text for t in token.subtree if t.i not in skipped and t.dep_ not in ("det", "punct")]
     return " ".join(words) or token.text
+
+
+# Labels the small model confuses with one another: a person tagged as an organisation, a city as a place.
+_FAMILIES = (frozenset(["PERSON", "ORG"]), frozenset(["GPE", "LOC", "FAC"]), frozenset(["DATE", "TIME"]))
+
+
+def _fits(label: str, asked: frozenset[str]) -> bool:
+    """Whether an entity of `label` is of a kind `asked` for; a proper noun outside any entity fits any name."""
+    if label in asked:
+        return True
+    if label == "PROPN":
+        return bool(asked & _NAME_LABELS)
+    return any(label in family and asked & family for family in _FAMILIES)
 
 
 def _clause(verb: str, subject: Any, speech: bool) -> Clause:

@@ -56,7 +56,7 @@ class Searcher:
         retriever: HybridRetriever,
         vectors: SentenceVectors,
         count_tokens: Callable[[str], int],
-        answers: Callable[[str, str], bool],
+        answers: Callable[[str, str, str], bool],
         leans_back: Callable[[str], bool] | None = None,
     ) -> None:
         self.settings = settings
@@ -112,7 +112,7 @@ class Searcher:
             self.count_tokens,
             lambda texts: self.vectors.similarities(vector, texts),
             focus=focus if focus != query else "",
-            answers=lambda sentence: self.answers(query, sentence),
+            answers=lambda sentence: self.answers(query, sentence, ""),
             recent=recent,
         )
 

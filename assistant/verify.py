@@ -12,7 +12,7 @@ from assistant.turn import Turn
 class Verifier:
     """Fills `turn.checked` from `turn.raw`."""
 
-    def __init__(self, checker: CitationChecker, answers: Callable[[str, str], bool]) -> None:
+    def __init__(self, checker: CitationChecker, answers: Callable[[str, str, str], bool]) -> None:
         self.checker = checker
         self.answers = answers  # (question, sentence) -> whether the sentence holds what is asked
 
@@ -23,7 +23,7 @@ class Verifier:
         if (
             checked.sentences
             and not turn.compound
-            and not any(self.answers(turn.standalone, s.text) for s in checked.sentences)
+            and not any(self.answers(turn.standalone, s.text, "") for s in checked.sentences)
         ):
             # verified, but not an answer: 'how much did it cost?' answered with megawatts
             turn.trace["not_an_answer"] = [s.text for s in checked.sentences]
