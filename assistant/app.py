@@ -18,6 +18,7 @@ from assistant.language import Language, QuestionLexicon
 from assistant.lexical import Analyzer
 from assistant.library import DocumentRecord
 from assistant.prompts import Prompts
+from assistant.rerank import Reranker, make_reranker
 from assistant.retrieval import Filters, HybridRetriever
 from assistant.store import Store
 from assistant.tokens import get_encoding
@@ -37,12 +38,13 @@ class Assistant:
         store: Store,
         count_tokens: Callable[[str], int],
         llm_factory: Callable[[], BaseChatModel],
+        reranker: Reranker | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.count_tokens = count_tokens
         self.analyzer = Analyzer()
-        self.retriever = HybridRetriever(store, self.analyzer, settings)
+        self.retriever = HybridRetriever(store, self.analyzer, settings, reranker)
         self.prompts = Prompts.load(settings.prompts_dir)
         self._llm_factory = llm_factory
         self._llm: BaseChatModel | None = None
@@ -68,8 +70,13 @@ class Assistant:
 
             return llm if llm is not None else make_chat_model(settings)
 
-        embeddings = make_embeddings(settings.embedding, settings.embedding_batch_size)
-        return cls(settings, Store(settings, embeddings), count_tokens, llm_factory)
+        embeddings = make_embeddings(
+            settings.embedding,
+            settings.embedding_batch_size,
+            threads=settings.onnx_threads,
+            cache_dir=settings.model_cache_dir,
+        )
+        return cls(settings, Store(settings, embeddings), count_tokens, llm_factory, make_reranker(settings))
 
     # --- components, built on first use --------------------------------------------------------
 

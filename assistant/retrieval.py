@@ -1,13 +1,16 @@
-"""Hybrid retrieval: BM25 and dense search fused by weighted reciprocal rank, with metadata filters."""
+"""Hybrid retrieval: BM25 and dense search fused by weighted reciprocal rank, with metadata filters.
+
+With a reranker, the best fused chunks are re-ordered by it (a cross-encoder) before the top k are kept.
+"""
 
 from __future__ import annotations
 
 import math
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -15,6 +18,9 @@ from assistant.config import Settings
 from assistant.corpus import iso_to_int
 from assistant.lexical import Analyzer, idf_function
 from assistant.store import Store
+
+if TYPE_CHECKING:
+    from assistant.rerank import Reranker
 
 _DUPLICATE_JACCARD = 0.8
 # Filtered dense search: take the nearest chunks unfiltered and keep those the filter admits (Chroma's own
@@ -125,6 +131,7 @@ class Passage:
     bm25_rank: int | None = None
     dense_rank: int | None = None
     similarity: float = 0.0
+    rerank_score: float | None = None  # the reranker's score, when one re-ordered the fused candidates
     context: str = ""  # the whole chunk a trimmed passage was cut from (for showing a quote in its paragraph)
     also_reported_by: str = ""  # other documents carrying the same (syndicated) text, "; "-separated
 
@@ -160,12 +167,16 @@ class _LexicalIndex:
 
 
 class HybridRetriever:
-    """BM25 (built once per index version, kept in memory) + Chroma dense search, fused with weighted RRF."""
+    """BM25 (built once per index version, kept in memory) + Chroma dense search, fused with weighted RRF.
 
-    def __init__(self, store: Store, analyzer: Analyzer, settings: Settings) -> None:
+    With a `reranker`, the best `settings.rerank_candidates` fused chunks are re-ordered by it.
+    """
+
+    def __init__(self, store: Store, analyzer: Analyzer, settings: Settings, reranker: Reranker | None = None) -> None:
         self.store = store
         self.analyzer = analyzer
         self.settings = settings
+        self.reranker = reranker
         self._index: _LexicalIndex | None = None
         self._lock = threading.Lock()
 
@@ -194,13 +205,17 @@ class HybridRetriever:
     def search(
         self, query: str, k: int, filters: Filters | None = None, vector: Sequence[float] | None = None
     ) -> list[Passage]:
-        """The k best passages for `query` (its embedding `vector` if already computed), duplicates collapsed."""
+        """The k best passages for `query` (its embedding `vector` if already computed), duplicates collapsed.
+
+        The fused scores (score, ranks, similarity) are kept on each passage whether or not it was re-ranked.
+        """
         if k <= 0 or not query.strip():
             return []
         filters = filters or Filters()
         index = self.lexical_index()
         if not index.ids:
             return []
+        wanted = max(k, self.settings.rerank_candidates) if self.reranker is not None else k
         fetch = max(self.settings.fetch_k, k)
         lexical = self._bm25_ranking(index, query, fetch, filters)
         dense = self._dense_ranking(index, query if vector is None else vector, fetch, filters)
@@ -235,9 +250,18 @@ class HybridRetriever:
                     similarity=similarity.get(chunk_id, 0.0),
                 )
             )
-            if len(passages) == k:
+            if len(passages) == wanted:
                 break
-        return passages
+        if self.reranker is not None and len(passages) > 1:
+            passages = self._rerank(query, passages)
+        return passages[:k]
+
+    def _rerank(self, query: str, passages: list[Passage]) -> list[Passage]:
+        """The passages by the reranker's score (fused order among equal scores), each with its rerank_score."""
+        assert self.reranker is not None
+        scores = self.reranker.score(query, [p.text for p in passages])
+        order = sorted(range(len(passages)), key=lambda i: -scores[i])
+        return [replace(passages[i], rerank_score=scores[i]) for i in order]
 
     def _bm25_ranking(self, index: _LexicalIndex, query: str, k: int, filters: Filters) -> list[str]:
         terms = self.analyzer.terms(query)
