@@ -69,6 +69,7 @@ class AnswerChain:
             language if settings.check_speakers else None,
             clearly_better=settings.clearly_better_support,
             min_anchor=settings.min_anchor,
+            name_window=settings.given_name_window,
         )
         self.verifier = Verifier(checker, self.answers)
         self.fallback = Fallback(

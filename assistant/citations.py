@@ -210,8 +210,11 @@ class CitationChecker:
         clearly_better: float = 0.15,
         min_anchor: float = 0.3,
         phrasing: ModelPhrasing | None = None,
+        name_window: int = -1,
     ) -> None:
         self.analyzer = analyzer
+        # sentences either side of a quote where a name the question gave must stand (-1: anywhere in its chunk)
+        self.name_window = name_window
         self.min_support = min_support
         # when given, speakers and agents are checked (`Language.consistent`), and parts of speech tell
         # a quote sentence that points back to the one before it
@@ -241,8 +244,9 @@ class CitationChecker:
         The share of the sentence's content words found in the quote (weighted by `idf` when given, so a
         rare word such as 'bridge' counts more than 'Korea'), and, when the sentence adds words the question
         did not have, the share of those new words: the new information must be backed too. A name the
-        question did not give must stand in the quote's main sentence; one it did, in the chunk the quote
-        comes from (`context`), where 'Washington' also stands for 'the U.S.', 'Pyongyang' for 'North Korea', ...
+        question did not give must stand in the quote's main sentence; one it did, within `name_window`
+        sentences of the quote in the chunk it comes from (`context`), where 'Washington' also stands for
+        'the U.S.', 'Pyongyang' for 'North Korea', ...
         0 when the sentence has a number that neither the quote nor the article's date holds (a sentence
         may restate the year or day of the article it cites).
         """
@@ -259,7 +263,8 @@ class CitationChecker:
         dated = self.analyzer.term_set(" ".join(date_words))
         core = self._core_terms(words, quote) | dated
         given = named(question)
-        around = self.analyzer.term_set(self.analyzer.aliases.with_aliases(context or quote)) | have | dated
+        near = self._near(quote, context) if self.name_window >= 0 else (context or quote)
+        around = self.analyzer.term_set(self.analyzer.aliases.with_aliases(near)) | have | dated
         for name in named(sentence):
             terms = self.analyzer.term_set(name)
             if not terms or _month_in(name, quote):
@@ -297,6 +302,18 @@ class CitationChecker:
         ):
             return 0.0
         return score
+
+    def _near(self, quote: str, context: str) -> str:
+        """The quote with `name_window` sentences either side of it in its chunk."""
+        at = context.find(quote) if context else -1
+        if at < 0:
+            return quote
+        spans = split_sentences(context)
+        first = next((i for i, sp in enumerate(spans) if sp.end > at), 0)
+        last = next((i for i, sp in enumerate(spans) if sp.end >= at + len(quote)), len(spans) - 1)
+        a = spans[max(0, first - self.name_window)].start
+        b = spans[min(len(spans) - 1, last + self.name_window)].end
+        return context[min(a, at) : max(b, at + len(quote))]
 
     def _same_speakers(self, sentence: str, quote: str, context: str) -> bool:
         """Whether the sentence names the speakers and agents of its quote, read in its chunk (`context`)."""

@@ -142,6 +142,14 @@ class Settings(BaseSettings):
         description="Least (IDF-weighted) share of an answer sentence's question words that its quote must hold "
         "itself, not just its chunk, when the sentence adds new facts.",
     )
+    given_name_window: int = Field(
+        1,
+        ge=-1,
+        le=20,
+        description="A name the question gives, repeated in an answer sentence, must stand within this many sentences "
+        "of the sentence's quote (-1: anywhere in the quote's chunk); 'approved in the State Diet' is not backed by a "
+        "quote about another assembly three sentences from the words 'State Diet'.",
+    )
     sentence_cache: int = Field(
         20_000, ge=0, description="Sentence embedding vectors kept per process for evidence scoring."
     )
