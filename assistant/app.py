@@ -16,6 +16,7 @@ from assistant.embeddings import make_embeddings
 from assistant.ingest import Indexer, IngestReport
 from assistant.language import Language, QuestionLexicon
 from assistant.lexical import Analyzer
+from assistant.lexicon import Aliases
 from assistant.library import DocumentRecord
 from assistant.prompts import Prompts
 from assistant.rerank import Reranker, make_reranker
@@ -43,7 +44,7 @@ class Assistant:
         self.settings = settings
         self.store = store
         self.count_tokens = count_tokens
-        self.analyzer = Analyzer()
+        self.analyzer = Analyzer(aliases=Aliases.load(settings.aliases_file))
         self.retriever = HybridRetriever(store, self.analyzer, settings, reranker)
         self.prompts = Prompts.load(settings.prompts_dir)
         self._llm_factory = llm_factory
@@ -91,9 +92,7 @@ class Assistant:
     @property
     def answer_chain(self) -> AnswerChain:
         if self._answer_chain is None:
-            language = Language(
-                self.settings.spacy_model, QuestionLexicon.load(extra=self.settings.questions_file)
-            )
+            language = Language(self.settings.spacy_model, QuestionLexicon.load(extra=self.settings.questions_file))
             self._answer_chain = AnswerChain(
                 self.settings, self.retriever, self.llm, self.prompts, self.analyzer, self.count_tokens, language
             )

@@ -269,6 +269,12 @@ def chat(outlet: tuple[str, ...], since: str | None, until: str | None) -> None:
     metavar="NAME=V1,V2,...",
     help="With --calibrate: a setting and the values to sweep (repeatable); replaces the default grid.",
 )
+@click.option(
+    "--ablate",
+    is_flag=True,
+    help="Run the sets (each in its own temporary store) with every judgement component on, then with each "
+    "switched off in turn, and print both sets' metrics side by side.",
+)
 def eval_command(
     set_paths: tuple[Path, ...],
     as_json: bool,
@@ -279,6 +285,7 @@ def eval_command(
     fresh: bool,
     calibrate: bool,
     params: tuple[str, ...],
+    ablate: bool,
 ) -> None:
     """Run the eval set against the configured assistant; exit 1 when a metric is below its threshold.
 
@@ -289,10 +296,12 @@ def eval_command(
     from assistant.config import PROJECT_ROOT
     from assistant.evaluation import EvalSet, EvalSetError, run_baseline, run_eval, table, write_reports
 
-    if calibrate:
+    if calibrate or ablate:
         if baseline or report_dir is not None:
-            _fail("--baseline and --report do not apply to --calibrate.")
-        _calibrate(set_paths, params, only, kind, as_json)
+            _fail("--baseline and --report do not apply to --calibrate or --ablate.")
+        if ablate and (calibrate or params):
+            _fail("--ablate takes no --calibrate or --param.")
+        _calibrate(set_paths, params, only, kind, as_json, ablation=ablate)
         return
     if params:
         _fail("--param only applies to --calibrate.")
@@ -344,14 +353,21 @@ def eval_command(
 
 
 def _calibrate(
-    set_paths: tuple[Path, ...], params: tuple[str, ...], only: tuple[str, ...], kind: tuple[str, ...], as_json: bool
+    set_paths: tuple[Path, ...],
+    params: tuple[str, ...],
+    only: tuple[str, ...],
+    kind: tuple[str, ...],
+    as_json: bool,
+    ablation: bool = False,
 ) -> None:
-    """`assistant eval --calibrate`: every set at every grid point, one memoised model for all."""
+    """`assistant eval --calibrate` (every set at every grid point) or `--ablate` (each component off in
+    turn), one memoised model for all."""
     from assistant.config import PROJECT_ROOT
     from assistant.evaluation import (
         CalibrationError,
         EvalSet,
         EvalSetError,
+        ablate,
         calibrate,
         calibration_table,
         default_grid,
@@ -369,11 +385,12 @@ def _calibrate(
     sets = [s for s in sets if s.questions]
     if not sets:
         _fail("--only / --kind leave no question in any set.")
-    if not grid:
+    if not grid and not ablation:
         _fail("No setting to sweep: give --param NAME=v1,v2,...")
     errors: tuple[type[BaseException], ...] = (*_known_errors(), EvalSetError)
+    say = lambda line: click.echo(line, err=True)  # noqa: E731
     try:
-        result = calibrate(sets, grid, progress=lambda line: click.echo(line, err=True))
+        result = ablate(sets, progress=say) if ablation else calibrate(sets, grid, progress=say)
     except errors as exc:
         _fail(str(exc))
         return

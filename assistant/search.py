@@ -74,7 +74,7 @@ class Searcher:
         turn.vector = self.retriever.store.embeddings.embed_query(turn.query)
         if not turn.compound:
             turn.chunks = self.retriever.search(turn.query, self.settings.top_k, turn.filters, turn.vector)
-            recent = self.settings.recency_weight if turn.present else 0.0
+            recent = self.settings.recency_weight if turn.present and self.settings.prefer_newest else 0.0
             if recent:
                 turn.trace["prefer_recent"] = recent
             turn.evidence = self.evidence(

@@ -77,7 +77,9 @@ def test_the_factory_resolves_each_choice_and_builds_no_model() -> None:
 
 def test_the_assistant_passes_the_configured_reranker_to_its_retriever(tmp_path: Path) -> None:
     settings = Settings(persist_dir=tmp_path / "vs", embedding="fake:16", llm="fake")
-    with Assistant.from_settings(settings) as plain:
+    with Assistant.from_settings(settings) as default:
+        assert isinstance(default.retriever.reranker, CrossEncoderReranker)  # the default, not loaded yet
+    with Assistant.from_settings(settings.model_copy(update={"reranker": "none"})) as plain:
         assert plain.retriever.reranker is None
     with Assistant.from_settings(settings.model_copy(update={"reranker": "fake"})) as reranked:
         assert isinstance(reranked.retriever.reranker, FakeReranker)
