@@ -1,0 +1,135 @@
+"""Fall back on the ferry corpus: quote the passage sentence that answers when the model's answer cannot be
+used (a stricter bar when the model said it does not know), and complete the parts an answer leaves out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from assistant import Assistant
+from assistant.corpus import load_document
+from assistant.evidence import EvidenceSelector
+from assistant.lexical import Analyzer
+from assistant.retrieval import Passage
+from assistant.turn import Turn
+
+CROSSING = "How long does the crossing take?"  # its best sentence holds about 0.6 of its words
+PARTS = "When was the joint ferry committee set up, and where did it hold its first meeting?"
+
+
+def passage(pid: str, text: str, published: str = "2022-05-20") -> Passage:
+    return Passage(
+        id=pid, text=text, source=f"{pid}.txt", title="t", outlet="o", published=published, start=0, end=len(text)
+    )
+
+
+def fallen_back(a: Assistant, question: str, raw: str) -> Turn:
+    """A Turn through plan, search and verify with `raw` as the model's answer, then the fallback step.
+
+    `{needle}` in `raw` becomes the number of the passage holding `needle`.
+    """
+    chain = a.answer_chain
+    turn = Turn(question)
+    chain.planner(turn)
+    chain.searcher(turn)
+    assert not turn.refusal, turn.refusal
+    for needle in [part.split("}")[0] for part in raw.split("{")[1:]]:
+        n = next(i + 1 for i, p in enumerate(turn.passages) if needle in p.text)
+        raw = raw.replace(f"{{{needle}}}", str(n))
+    turn.raw = raw
+    chain.verifier(turn)
+    chain.fallback(turn)
+    return turn
+
+
+def test_an_unusable_answer_is_replaced_by_the_sentence_that_answers(ferry, ferry_dir: Path) -> None:
+    a, _ = ferry([])
+    turn = fallen_back(a, CROSSING, "The crossing takes two hours by sailing boat [1].")
+    assert turn.refusal == "" and "extractive" in turn.trace
+    assert turn.checked is not None
+    (cite,) = turn.checked.citations
+    assert "35 minutes" in cite.quote
+    assert [s.text for s in turn.checked.sentences] == [" ".join(cite.quote.split())]
+    assert turn.checked.sentences[0].citations == (1,)
+    assert load_document(ferry_dir / cite.source).text[cite.start : cite.end] == cite.quote
+
+
+def test_a_sentence_holding_too_few_of_the_questions_words_is_not_quoted(ferry) -> None:
+    a, _ = ferry([], min_extractive_evidence=0.9)
+    turn = fallen_back(a, CROSSING, "The crossing takes two hours by sailing boat [1].")
+    assert turn.refusal == "no sentence of the model's answer was supported by a passage"
+    assert "extractive" not in turn.trace
+
+
+def test_after_the_models_i_dont_know_the_bar_is_higher(ferry) -> None:
+    a, _ = ferry([])  # min_override_evidence 0.75 > 0.6 of the question's words
+    turn = fallen_back(a, CROSSING, "I don't know.")
+    assert turn.refusal == "the model found no answer in the passages" and "extractive" not in turn.trace
+    lenient, _ = ferry([], min_override_evidence=0.5)
+    turn = fallen_back(lenient, CROSSING, "I don't know.")
+    assert turn.refusal == "" and turn.checked is not None and "35 minutes" in turn.checked.citations[0].quote
+
+
+def test_the_quoted_sentence_must_hold_what_is_asked(ferry) -> None:
+    a, _ = ferry([])
+    fallback = a.answer_chain.fallback
+    selector = EvidenceSelector(Analyzer(), lambda term: 1.0)
+    question = "When was the joint ferry committee set up?"
+    vector = a.store.embeddings.embed_query(question)
+    # every word of the question, but no date: not an answer to 'when'
+    undated = passage("p1", "The joint ferry committee was set up to plan the timetable together.")
+    dated = passage("p2", "The joint ferry committee was set up in March 2019.")
+    assert fallback.best_sentence(question, [undated], selector, vector, 0.5) is None
+    found = fallback.best_sentence(question, [undated, dated], selector, vector, 0.5)
+    assert found is not None and found.quote == dated.text and found.n == 1
+    # and it must add something to the question's own words (a headline repeating the question does not)
+    said = "What did Oskar Vell say about the fare increase?"
+    echo = passage("p3", "What did Oskar Vell say about the fare increase?")
+    view = passage("p4", "Oskar Vell warned that the fare increase is unfair to young families.")
+    assert fallback.best_sentence(said, [echo], selector, vector, 0.5) is None
+    quoted = fallback.best_sentence(said, [echo, view], selector, vector, 0.5)
+    assert quoted is not None and quoted.quote == view.text
+
+
+def test_a_usable_answer_is_left_alone(ferry) -> None:
+    a, _ = ferry([])
+    turn = fallen_back(a, CROSSING, "The crossing takes 35 minutes [{35 minutes}].")
+    assert turn.checked is not None and [s.text for s in turn.checked.sentences] == ["The crossing takes 35 minutes."]
+    assert "extractive" not in turn.trace and turn.refusal == ""
+
+
+def test_a_part_the_answer_leaves_out_gets_its_own_quote(ferry, ferry_dir: Path) -> None:
+    a, _ = ferry([])
+    turn = fallen_back(a, PARTS, "It was set up in March 2019 [{set up in March}].")
+    assert turn.trace["completed_parts"] == ["where did it hold its first meeting?"]
+    assert turn.checked is not None
+    first, added = turn.checked.citations
+    assert "set up in March 2019" in first.quote
+    assert added.n == 2 and "held its first meeting" in added.quote and "town hall" in added.quote
+    assert turn.checked.sentences[-1].citations == (2,)
+    for c in turn.checked.citations:
+        assert load_document(ferry_dir / c.source).text[c.start : c.end] == c.quote
+
+
+def test_an_answer_covering_every_part_is_not_completed(ferry) -> None:
+    a, _ = ferry([])
+    raw = "It was set up in March 2019 [{set up in March}]. It first met at the Marrow Bay town hall [{town hall}]."
+    turn = fallen_back(a, PARTS, raw)
+    assert "completed_parts" not in turn.trace
+    assert turn.checked is not None and len(turn.checked.citations) == 2
+
+
+def test_a_part_naming_a_year_is_completed_only_from_that_year(ferry) -> None:
+    a, _ = ferry([])
+    question = "Who was the port authority spokesperson in March 2019, and who held that role in May 2024?"
+    turn = fallen_back(a, question, "Tove Lind was the port authority spokesperson in March 2019 [{Tove Lind}].")
+    assert turn.trace["completed_parts"] == ["who held that role in May 2024?"]
+    assert turn.checked is not None
+    added = turn.checked.citations[-1]
+    assert added.published.startswith("2024") and "Ines Halvorsen" in added.quote
+    # with the 2024 article out of the passages, no other year's sentence stands in for it
+    chain = a.answer_chain
+    passages = [p for p in turn.passages if not p.published.startswith("2024")]
+    part = turn.parts[1]
+    vector = a.store.embeddings.embed_query(turn.part_queries[1])
+    assert turn.selector is not None
+    assert chain.fallback.best_sentence(turn.part_queries[1], passages, turn.selector, vector, 0.0, also=part) is None
