@@ -116,6 +116,7 @@ class Question:
     past: bool = False  # asks what did happen ('What did the talks produce?'), not what may
     name_of: str = ""  # the noun whose name is asked ('What is the name of the resort?': 'resort')
     changing: bool = False  # about a fact that changes (an office, a status, a plan, what will happen)
+    event: bool = False  # asks what was done ('What did they agree?'), not what someone or something was
 
     @property
     def asks_name(self) -> bool:
@@ -256,6 +257,8 @@ class Language:
             for tok in toks:
                 if tok.text.lower() in own or tok.i <= (toks[wh_index].i if wh_index >= 0 else -1):
                     continue
+                if tok.dep_ == "pobj" and tok.head.lower_ != "as":
+                    continue  # 'his counterpart for the town' asks for a person, not a town; 'as chair' counts
                 kinds = self.lexicon.asked_words.get(tok.lemma_.lower())
                 if kinds is None:
                     continue
@@ -295,7 +298,38 @@ class Language:
             )
             or (present_tense and not name_of and bool(asked & (_VALUE_LABELS | {"PERSON", "ORG"})))
         )
-        return Question(text, asked, words, named_mentions, slot_verb, present, years, past, name_of, changing)
+        event = past and root is not None and root.lemma_.lower() not in ("be", "have")
+        return Question(text, asked, words, named_mentions, slot_verb, present, years, past, name_of, changing, event)
+
+    def split_question(self, question: str) -> list[str]:
+        """'Who hosted X, and in which city did Y?' -> ['Who hosted X?', 'in which city did Y?'].
+
+        A question splits at an 'and' followed (after at most a preposition and a determiner) by a question
+        word, when both sides hold more than a question word: 'When and where did it open?' is one question.
+        """
+        parsed = self.doc(question)
+        cuts: list[int] = []
+        for tok in parsed:
+            if tok.pos_ != "CCONJ" or tok.lower_ != "and":
+                continue
+            ahead = [t for t in parsed[tok.i + 1 : tok.i + 4]]
+            for t in ahead:
+                if t.tag_.startswith("W"):
+                    cuts.append(tok.i)
+                    break
+                if t.pos_ not in ("ADP", "DET"):
+                    break
+        parts: list[str] = []
+        start = 0
+        for cut in [*cuts, len(parsed)]:
+            piece = parsed[start:cut].text.strip(" ,?") if cut > start else ""
+            start = cut + 1
+            if piece:
+                parts.append(piece)
+        words = [[t for t in self.doc(p) if t.is_alpha] for p in parts]
+        if len(parts) < 2 or any(len(w) < 3 for w in words):
+            return [question]
+        return [p + "?" for p in parts]
 
     def leans_on_context(self, question: str) -> bool:
         """Whether a question points back into the conversation: a personal, possessive or demonstrative word
@@ -338,14 +372,20 @@ class Language:
         """Whether a sentence's main event is still to come: a modal main verb ('will meet', 'may agree'), or a
         present-tense plan with an infinitive ('are poised to initiate', 'is working to arrange')."""
         for sent in self.doc(sentence).sents:
-            root = sent.root
-            auxes = [c for c in root.children if c.dep_ in ("aux", "auxpass")]
-            if any(c.tag_ == "MD" for c in auxes):
-                return True
-            tense = auxes[0].tag_ if auxes else root.tag_
-            plans = any(c.dep_ == "xcomp" and any(g.tag_ == "TO" for g in c.children) for c in root.children)
-            if tense in ("VBP", "VBZ") and plans:
-                return True
+            heads = [sent.root]
+            if sent.root.lemma_.lower() in self.lexicon.speech_verbs:
+                # 'X will add Y, the company said': what is said is the event
+                heads += [c for c in sent.root.children if c.dep_ == "ccomp"]
+            for root in heads:
+                auxes = [c for c in root.children if c.dep_ in ("aux", "auxpass")]
+                if any(c.tag_ == "MD" for c in auxes):
+                    return True
+                if root.i != sent.root.i:
+                    continue  # in what is said, only 'will' or 'may' marks a forecast ('is needed to pay' is not)
+                tense = auxes[0].tag_ if auxes else root.tag_
+                plans = any(c.dep_ == "xcomp" and any(g.tag_ == "TO" for g in c.children) for c in root.children)
+                if tense in ("VBP", "VBZ") and plans:
+                    return True
         return False
 
     def answers(self, question: Question, sentence: str, before: str = "") -> bool:
@@ -356,7 +396,7 @@ class Language:
         be a subject or agent of the sentence; a speaker the sentence calls 'he' or 'she' counts as the one
         last named in `before`, the text just before the sentence.
         """
-        if question.past and self.forecasts(sentence):
+        if question.event and self.forecasts(sentence):
             return False  # 'What did they agree?' is not answered by what they will or may do
         if not question.asked:
             return True

@@ -69,7 +69,7 @@ class Planner:
             last_user = next((m["content"] for m in reversed(turn.history) if m.get("role") == "user"), "")
             turn.query = f"{standalone} {last_user}".strip()
             turn.trace["search_query"] = turn.query
-        turn.parts = split_compound(standalone) if turn.decompose else [standalone]
+        turn.parts = self.split(standalone) if turn.decompose else [standalone]
         turn.part_queries = [self.part_query(standalone, turn.parts, i) for i in range(len(turn.parts))]
         if turn.compound:
             turn.trace["parts"] = turn.parts
@@ -77,6 +77,10 @@ class Planner:
         turn.trace["asked"] = sorted(turn.shape.asked) if turn.shape else None
         turn.present = self.about_present(standalone, turn.shape)
         turn.changing = turn.present or (turn.shape is not None and turn.shape.changing)
+
+    def split(self, question: str) -> list[str]:
+        """The parts of a compound question ('X in 2019, and what was he by 2020?')."""
+        return self.language.split_question(question) if self.language is not None else split_compound(question)
 
     def follow_up(self, question: str) -> bool:
         """Whether the question leans on the conversation ('And who is his counterpart?')."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from assistant.citations import CheckResult, CitationChecker
+from assistant.citations import CheckedSentence, CheckResult, CitationChecker
 from assistant.turn import Turn
 
 
@@ -23,9 +23,22 @@ class Verifier:
         if (
             checked.sentences
             and not turn.compound
-            and not any(self.answers(turn.standalone, s.text, "") for s in checked.sentences)
+            and not any(self._answers(turn, s, checked) for s in checked.sentences)
         ):
             # verified, but not an answer: 'how much did it cost?' answered with megawatts
             turn.trace["not_an_answer"] = [s.text for s in checked.sentences]
             checked = CheckResult([], [], [*checked.dropped, *turn.trace["not_an_answer"]], checked.repaired, False)
         turn.checked = checked
+
+    def _answers(self, turn: Turn, sentence: CheckedSentence, checked: CheckResult) -> bool:
+        """The sentence holds what is asked, and so does a quote it cites (a 'will agree' quote does not
+        answer what was agreed, however the model words it)."""
+        if not self.answers(turn.standalone, sentence.text, ""):
+            return False
+        for cite in checked.citations:
+            if cite.n in sentence.citations:
+                at = cite.context.find(cite.quote)
+                before = cite.context[max(0, at - 600) : at] if at > 0 else ""
+                if self.answers(turn.standalone, cite.quote, before):
+                    return True
+        return False

@@ -160,3 +160,24 @@ def test_sentences_that_point_back_and_the_words_a_part_borrows(lang: Language) 
     assert "Ines Moro" in lang.names("What did Ines Moro say about the pier in 2021?")
     words = lang.content_words("Who chaired the harbour board in 2021?")
     assert "harbour" in words and "board" in words and "2021" not in words and "Who" not in words
+
+
+@pytest.mark.parametrize(
+    ("question", "parts"),
+    [
+        (
+            "Who opened the pier, and in which town did the band play?",
+            ["Who opened the pier?", "in which town did the band play?"],
+        ),
+        (
+            "What did Moro say in May, and how did she vote in June?",
+            ["What did Moro say in May?", "how did she vote in June?"],
+        ),
+        ("When and where did the festival open?", ["When and where did the festival open?"]),
+        ("Who built the pier and the bridge?", ["Who built the pier and the bridge?"]),
+    ],
+)
+def test_compound_questions_split_at_an_and_before_a_question_word(
+    lang: Language, question: str, parts: list[str]
+) -> None:
+    assert lang.split_question(question) == parts

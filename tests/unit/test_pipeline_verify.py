@@ -103,11 +103,6 @@ def test_a_forecast_is_no_answer_to_what_did_happen(ferry) -> None:
     assert answers(question, "Aro and Oskar Vell agreed on a winter timetable at their first meeting.")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Verifier checks the kind asked on the model's sentence, not on its quote: a model that restates "
-    "'will agree' as 'agreed' passes, because the support check compares words, not tense",
-)
 def test_a_forecast_restated_as_done_is_not_verified(ferry) -> None:
     a, _ = ferry([])
     turn = verified(
@@ -118,11 +113,6 @@ def test_a_forecast_restated_as_done_is_not_verified(ferry) -> None:
     assert turn.checked is not None and turn.checked.sentences == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Language.forecasts reads only the root verb: in 'X will add Y, the company said' the root is "
-    "'said', so a reported forecast counts as what did happen",
-)
 def test_a_reported_forecast_is_no_answer_to_what_did_happen(ferry) -> None:
     a, _ = ferry([])
     sentence = "The winter timetable will add a late crossing on Fridays, the company said."
