@@ -19,7 +19,6 @@ from langchain_core.runnables import Runnable, RunnableGenerator, RunnableLambda
 
 from assistant.citations import CitationChecker
 from assistant.config import Settings
-from assistant.evidence import answers_kind
 from assistant.fallback import Fallback, quoted_sentences
 from assistant.generate import Generator
 from assistant.language import Language
@@ -46,7 +45,7 @@ class AnswerChain:
         prompts: Prompts,
         analyzer: Analyzer,
         count_tokens: Callable[[str], int],
-        language: Language | None = None,
+        language: Language,
     ) -> None:
         self.settings = settings
         self.retriever = retriever
@@ -60,7 +59,7 @@ class AnswerChain:
             self.vectors,
             count_tokens,
             self.answers,
-            language.opens_on_reference if language is not None else None,
+            language.opens_on_reference,
         )
         self.generator = Generator(settings, llm, prompts, count_tokens)
         checker = CitationChecker(
@@ -80,10 +79,9 @@ class AnswerChain:
     def answers(self, question: str, sentence: str, before: str = "") -> bool:
         """Whether `sentence` holds the kind of thing `question` asks for, beyond the question's own words
         (`before`: the text just before the sentence, where 'she' in it was named)."""
-        if self.language is None:
-            return answers_kind(question, sentence)
-        shape = self.planner.shape(question)
-        return True if shape is None else self.language.answers(shape, sentence, before)
+        if not self.settings.check_asked_type:
+            return True
+        return self.language.answers(self.language.question(question), sentence, before)
 
     # --- the Runnable --------------------------------------------------------------------------
 

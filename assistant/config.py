@@ -112,6 +112,18 @@ class Settings(BaseSettings):
         description="An answer sentence saying who said or did something must name the speaker or agent its quote "
         "names; a claim with a swapped speaker is dropped.",
     )
+    kind_bonus: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="Evidence score added to a sentence holding the kind of thing the question asks for.",
+    )
+    year_bonus: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="Evidence score added to a sentence of a year the question names (or its article's).",
+    )
     min_related_evidence: float = Field(
         0.3,
         ge=0,

@@ -27,7 +27,7 @@ class Fallback:
         vectors: SentenceVectors,
         embed_query: Callable[[str], list[float]],
         answers: Callable[[str, str, str], bool],
-        language: Language | None = None,
+        language: Language,
     ) -> None:
         self.settings = settings
         self.language = language
@@ -155,7 +155,7 @@ class Fallback:
         """The quote as the answer; a quote whose speaker it calls only 'he' or 'she' is led by the name its
         passage gives just before it ('Ines Moro: “..., ” she said.')."""
         sentences = quoted_sentences(citation)
-        if self.language is None or not sentences:
+        if not sentences:
             return sentences
         at = citation.context.find(citation.quote)
         before = citation.context[max(0, at - 600) : at] if at > 0 else ""

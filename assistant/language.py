@@ -298,7 +298,14 @@ class Language:
             )
             or (present_tense and not name_of and bool(asked & (_VALUE_LABELS | {"PERSON", "ORG"})))
         )
-        event = past and root is not None and root.lemma_.lower() not in ("be", "have")
+        # 'What did they agree?' asks what was done; 'What was her title?' and 'How often was it expected to
+        # meet?' (a plan) do not
+        event = (
+            past
+            and root is not None
+            and root.lemma_.lower() not in ("be", "have")
+            and not any(c.dep_ == "xcomp" and any(g.tag_ == "TO" for g in c.children) for c in root.children)
+        )
         return Question(text, asked, words, named_mentions, slot_verb, present, years, past, name_of, changing, event)
 
     def split_question(self, question: str) -> list[str]:

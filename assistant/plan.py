@@ -14,7 +14,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage
 
 from assistant.config import Settings
-from assistant.evidence import is_follow_up, is_steering, is_time_sensitive, named, part_query, split_compound, years
+from assistant.evidence import is_steering, named
 from assistant.language import Language, Question
 from assistant.lexical import Analyzer
 from assistant.prompts import Prompts
@@ -30,7 +30,7 @@ class Planner:
         llm: BaseChatModel,
         prompts: Prompts,
         analyzer: Analyzer,
-        language: Language | None,
+        language: Language,
     ) -> None:
         self.settings = settings
         self.llm = llm
@@ -73,18 +73,18 @@ class Planner:
         turn.part_queries = [self.part_query(standalone, turn.parts, i) for i in range(len(turn.parts))]
         if turn.compound:
             turn.trace["parts"] = turn.parts
-        turn.shape = self.shape(standalone)
-        turn.trace["asked"] = sorted(turn.shape.asked) if turn.shape else None
-        turn.present = self.about_present(standalone, turn.shape)
-        turn.changing = turn.present or (turn.shape is not None and turn.shape.changing)
+        turn.shape = self.language.question(standalone)
+        turn.trace["asked"] = sorted(turn.shape.asked)
+        turn.present = self.about_present(turn.shape)
+        turn.changing = turn.present or turn.shape.changing
 
     def split(self, question: str) -> list[str]:
         """The parts of a compound question ('X in 2019, and what was he by 2020?')."""
-        return self.language.split_question(question) if self.language is not None else split_compound(question)
+        return self.language.split_question(question)
 
     def follow_up(self, question: str) -> bool:
         """Whether the question leans on the conversation ('And who is his counterpart?')."""
-        return self.language.leans_on_context(question) if self.language is not None else is_follow_up(question)
+        return self.language.leans_on_context(question)
 
     def part_query(self, question: str, parts: Sequence[str], i: int) -> str:
         """What to search with for part `i` of a compound question.
@@ -94,8 +94,8 @@ class Planner:
         words of the parts before it (no dates, numbers or question words), so it is searched as a question
         about the same office or body, at its own date.
         """
-        if i == 0 or self.language is None:
-            return part_query(question, parts, i)
+        if i == 0:
+            return parts[0]
         part = parts[i]
         have = {w.lower() for w in self.language.content_words(part)} | {w.lower() for w in part.split()}
         extra: list[str] = []
@@ -111,16 +111,9 @@ class Planner:
                     extra.append(word)
         return f"{part} {' '.join(extra)}".strip()
 
-    def shape(self, question: str) -> Question | None:
-        """What the question asks for (None without a language model or with the check switched off)."""
-        if self.language is None or not self.settings.check_asked_type:
-            return None
-        return self.language.question(question)
-
-    def about_present(self, question: str, shape: Question | None) -> bool:
+    @staticmethod
+    def about_present(shape: Question) -> bool:
         """A question about now, or about a fact that changes with no time named: the latest evidence wins."""
-        if shape is None:
-            return is_time_sensitive(question) and not years(question)
         return shape.present or (shape.changing and not shape.years and not shape.past)
 
     def rewrite(self, question: str, history: Sequence[Message]) -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 from assistant.citations import CheckedSentence, CheckResult, Citation, join_sentences
-from assistant.evidence import is_time_sensitive
 from assistant.language import Language
 from assistant.prompts import Prompts
 from assistant.turn import Answer, Turn, human_date
@@ -15,7 +14,7 @@ from assistant.turn import Answer, Turn, human_date
 class Presenter:
     """Turns a finished Turn into its Answer."""
 
-    def __init__(self, prompts: Prompts, language: Language | None) -> None:
+    def __init__(self, prompts: Prompts, language: Language) -> None:
         self.prompts = prompts
         self.language = language
 
@@ -73,11 +72,12 @@ class Presenter:
         """Say 'As of <date>, per <outlet>' where the answer depends on time or sources differ in date.
 
         `changing` says whether the question is about a fact that changes (see `Question.changing`); None
-        decides it from the question's words.
+        asks the language model.
         """
         by_n = {c.n: c for c in checked.citations}
         dates = {by_n[n].published for s in checked.sentences for n in s.citations}
-        changing = is_time_sensitive(question) if changing is None else changing
+        if changing is None:
+            changing = self.language.question(question).changing
         if not (changing or len(dates) > 1):
             return checked.sentences
         out: list[CheckedSentence] = []
@@ -99,7 +99,7 @@ class Presenter:
 
     def _lowered(self, text: str) -> str:
         """The sentence with its first word lowercased unless it is a name ('The group' -> 'the group')."""
-        if not text or self.language is None:
+        if not text:
             return text
         first = next(iter(self.language.doc(text)), None)
         if first is None or first.pos_ == "PROPN" or first.ent_type_ or first.text.isupper() or first.text == "I":

@@ -70,7 +70,13 @@ class Searcher:
         t = time.perf_counter()
         index = self.retriever.lexical_index()
         turn.idf = index.idf
-        turn.selector = selector = EvidenceSelector(self.retriever.analyzer, index.idf, self.leans_back)
+        turn.selector = selector = EvidenceSelector(
+            self.retriever.analyzer,
+            index.idf,
+            self.leans_back,
+            kind_bonus=self.settings.kind_bonus,
+            year_bonus=self.settings.year_bonus,
+        )
         turn.vector = self.retriever.store.embeddings.embed_query(turn.query)
         if not turn.compound:
             turn.chunks = self.retriever.search(turn.query, self.settings.top_k, turn.filters, turn.vector)

@@ -315,11 +315,9 @@ def test_a_part_the_model_leaves_out_is_completed_with_its_best_quote(ferry, pas
     assert_verbatim(ferry_dir, ans)
 
 
-def test_when_and_where_is_one_question() -> None:
-    from assistant.evidence import split_compound
-
+def test_when_and_where_is_one_question(language) -> None:
     q = "When and where did Daniel Aro first meet Oskar Vell?"
-    assert split_compound(q) == [q]
+    assert language.split_question(q) == [q]
 
 
 def test_prime_sends_the_fixed_prefix_once(ferry) -> None:

@@ -85,12 +85,6 @@ def test_the_first_word_is_lowercased_only_when_it_is_no_name(presenter: Present
     assert dated.text.startswith(f"As of May 20, 2022, per Island Post, {lead}")
 
 
-def test_without_a_language_model_the_sentence_is_kept_as_written(prompts: Prompts) -> None:
-    result = checked(("The committee was set up in March 2019.", SET_UP))
-    (dated,) = Presenter(prompts, None).date_sentences(result, "What is it?", changing=True)
-    assert dated.text == "As of May 20, 2022, per Island Post, The committee was set up in March 2019."
-
-
 @pytest.mark.parametrize(
     ("outlet", "title", "named"),
     [
