@@ -104,7 +104,8 @@ class Assistant:
         return self.answer_chain.runnable()
 
     def warm(self) -> None:
-        """Load the model, the embeddings and the BM25 index now, so the first question pays no load time.
+        """Load the model, the embeddings, the reranker, spaCy and the BM25 index now, so the first question pays
+        no load time.
 
         The embedded model also reads the fixed system prompt and worked examples once, so even the first
         question only pays for its own passages.
@@ -115,6 +116,10 @@ class Assistant:
             self.answer_chain.prime()  # an in-process model: read the fixed prompt prefix into its cache now
         self.retriever.lexical_index()
         self.store.embeddings.embed_query("warm up")
+        load_reranker = getattr(self.retriever.reranker, "load", None)
+        if callable(load_reranker):
+            load_reranker()
+        self.answer_chain.language.question("Who said what, and when?")  # loads the spaCy pipeline
 
     # --- questions -----------------------------------------------------------------------------
 

@@ -35,9 +35,12 @@ def _open(settings: Settings | None = None) -> Assistant:
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:
+    from assistant.embeddings import ModelFileError
+    from assistant.language import LanguageError
+    from assistant.lexicon import LexiconError
     from assistant.llm import LLMUnavailableError
 
-    return (StoreError, PromptError, LLMUnavailableError)
+    return (StoreError, PromptError, LLMUnavailableError, ModelFileError, LanguageError, LexiconError)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
