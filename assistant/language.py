@@ -239,14 +239,17 @@ class Language:
             if word == "how" and wh_index + 1 < len(lower):
                 asked = self.lexicon.how_words.get(lower[wh_index + 1], frozenset())
             elif word in ("what", "which"):
-                # 'which city', 'in what year', 'what post': the noun right after the question word decides
-                for tok in toks[wh_index + 1 : wh_index + 3]:
-                    kinds = self.lexicon.asked_words.get(tok.lemma_.lower())
+                # 'which city', 'in what year', 'which South Korean city': the noun the question word belongs to
+                wh = toks[wh_index]
+                if wh.dep_ == "det" and wh.head.lemma_.lower() in self.lexicon.asked_words:
+                    asked, decided = self.lexicon.asked_words[wh.head.lemma_.lower()], True
+                for tok in toks[wh_index + 1 : wh_index + 5] if not decided else []:
+                    kinds = self.lexicon.asked_words.get(tok.lemma_.lower()) if tok.pos_ == "NOUN" else None
                     if kinds is not None:
                         asked, decided = kinds, True
                         break
-                    if tok.pos_ in ("NOUN", "PROPN"):
-                        break
+                    if tok.pos_ == "NOUN" or tok.pos_ in ("AUX", "VERB"):
+                        break  # past the noun phrase the question word opens
             else:
                 asked = self.lexicon.wh_words.get(word, frozenset())
         named_mentions = tuple(self.mentions(text))
@@ -259,6 +262,8 @@ class Language:
                     continue
                 if tok.dep_ == "pobj" and tok.head.lower_ != "as":
                     continue  # 'his counterpart for the town' asks for a person, not a town; 'as chair' counts
+                if tok.pos_ not in ("NOUN", "PROPN", "VERB"):
+                    continue  # 'official title' asks for a title, not an official
                 kinds = self.lexicon.asked_words.get(tok.lemma_.lower())
                 if kinds is None:
                     continue
@@ -411,7 +416,9 @@ class Language:
         # the small model often mistakes a person for an organisation: any name answers a question for a name,
         # while a value must be of the kind asked (megawatts do not answer 'how much did it cost?')
         fits = [m for m in new if _fits(m.label, question.asked)]
-        slot = question.slot_verb and question.slot_verb != "be"
+        # only where the sentence has the question's verb: 'who will sit across from him?' is answered by
+        # 'talks arranged for Jeong, along with Kim, ...' as well
+        slot = question.slot_verb and question.slot_verb != "be" and self._has_verb(sentence, question.slot_verb)
         if slot:
             agents = self._agent_words(sentence)
             fits = [m for m in fits if _words(m.text) & agents]
@@ -432,6 +439,9 @@ class Language:
                 if given and not clause.party - question.words:
                     return False
         return True
+
+    def _has_verb(self, sentence: str, lemma: str) -> bool:
+        return any(t.lemma_.lower() == lemma and t.pos_ in ("VERB", "AUX") for t in self.doc(sentence))
 
     def _agent_words(self, sentence: str) -> frozenset[str]:
         """The words of every active subject and passive agent of a sentence, appositions included."""
