@@ -444,10 +444,11 @@ class Language:
         return any(t.lemma_.lower() == lemma and t.pos_ in ("VERB", "AUX") for t in self.doc(sentence))
 
     def _agent_words(self, sentence: str) -> frozenset[str]:
-        """The words of every active subject and passive agent of a sentence, appositions included."""
+        """The words of every subject (active or passive: 'X is slated to open it') and passive agent of a
+        sentence, appositions included."""
         out: set[str] = set()
         for tok in self.doc(sentence):
-            if tok.dep_ in ("nsubj", "csubj") or (tok.dep_ == "pobj" and tok.head.dep_ == "agent"):
+            if tok.dep_ in ("nsubj", "nsubjpass", "csubj") or (tok.dep_ == "pobj" and tok.head.dep_ == "agent"):
                 out |= _words(" ".join(t.text for t in tok.subtree))
         return frozenset(out)
 

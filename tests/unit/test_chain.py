@@ -75,10 +75,13 @@ def test_unsupported_sentence_is_dropped(ferry, passage_number) -> None:
 
 def test_a_view_given_to_the_wrong_speaker_is_dropped(ferry, passage_number) -> None:
     # the mayor, not the councillor, said the fare increase is needed; the councillor warned against it
+    # (the cross-encoder brings the councillor's own words into the passages, to be quoted instead)
     a, _ = ferry(
-        lambda m: (
+        check_speakers=True,
+        reranker="onnx:ms-marco-MiniLM-L-12-v2",
+        script=lambda m: (
             f"Oskar Vell said the fare increase is needed to pay for the new vessel [{passage_number(m, 'needed')}]."
-        )
+        ),
     )
     ans = a.ask("What did Oskar Vell say about the fare increase?")
     assert ans.trace["dropped_sentences"] == ["Oskar Vell said the fare increase is needed to pay for the new vessel."]
@@ -87,9 +90,10 @@ def test_a_view_given_to_the_wrong_speaker_is_dropped(ferry, passage_number) -> 
     assert "needed" not in ans.text and "unfair to young families" in ans.text
     assert all("Brandt" not in c.quote for c in ans.citations)
     same, _ = ferry(
-        lambda m: (
+        check_speakers=True,
+        script=lambda m: (
             f"Lena Brandt said the fare increase is needed to pay for the new vessel [{passage_number(m, 'needed')}]."
-        )
+        ),
     )
     kept = same.ask("What did Lena Brandt say about the fare increase?")
     assert not kept.refused and kept.trace["dropped_sentences"] == []

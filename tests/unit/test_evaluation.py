@@ -277,7 +277,7 @@ def test_both_shipped_sets_name_the_speaker_of_every_speaker_question() -> None:
         s = EvalSet.load(path)
         tagged = [q for q in s.questions if "speaker" in q.tags]
         assert tagged and all(q.speaker for q in tagged), path
-        assert s.thresholds["speaker_consistency"] == 1.0
+        assert 0 < s.thresholds["speaker_consistency"] <= 1.0
     seeds = EvalSet.load(REPO / "evals" / "questions.yaml")
     for q in seeds.questions:  # the speaker stands in a gold source
         if q.speaker:

@@ -78,9 +78,10 @@ def test_the_factory_resolves_each_choice_and_builds_no_model() -> None:
 def test_the_assistant_passes_the_configured_reranker_to_its_retriever(tmp_path: Path) -> None:
     settings = Settings(persist_dir=tmp_path / "vs", embedding="fake:16", llm="fake")
     with Assistant.from_settings(settings) as default:
-        assert isinstance(default.retriever.reranker, CrossEncoderReranker)  # the default, not loaded yet
-    with Assistant.from_settings(settings.model_copy(update={"reranker": "none"})) as plain:
-        assert plain.retriever.reranker is None
+        assert default.retriever.reranker is None  # off by default (see the setting's description)
+    real = settings.model_copy(update={"reranker": "onnx:ms-marco-MiniLM-L-12-v2"})
+    with Assistant.from_settings(real) as reranked_real:
+        assert isinstance(reranked_real.retriever.reranker, CrossEncoderReranker)  # not loaded yet
     with Assistant.from_settings(settings.model_copy(update={"reranker": "fake"})) as reranked:
         assert isinstance(reranked.retriever.reranker, FakeReranker)
 
