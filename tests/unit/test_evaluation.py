@@ -146,7 +146,7 @@ def test_cli_eval_fails_loudly_when_retrieval_is_broken(tmp_path: Path, monkeypa
                     {
                         "id": "wg",
                         "kind": "single_fact",
-                        "question": "When was the U.S.-South Korea working group set up?",
+                        "question": "The working group of Seoul and Washington: in which month was it set up?",
                         "expect": "answer",
                         "key_facts": [["November 2018"]],
                         "sources": ["001_fd24264b0bd6d25d.txt"],
