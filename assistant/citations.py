@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 
 from assistant.chunking import split_sentences
 from assistant.evidence import is_attribution, named
-from assistant.language import Language
+from assistant.language import Language, text_before
 from assistant.lexical import Analyzer
 from assistant.lexicon import Aliases, ModelPhrasing
 from assistant.retrieval import Passage
@@ -319,7 +319,7 @@ class CitationChecker:
         """Whether the sentence names the speakers and agents of its quote, read in its chunk (`context`)."""
         assert self.language is not None
         at = context.find(quote) if context else -1
-        before = context[max(0, at - 600) : at] if at > 0 else ""
+        before = text_before(context, quote)
         rest = context[at + len(quote) :] if at >= 0 else ""
         following = split_sentences(rest)
         after = following[0].text if following else ""

@@ -10,7 +10,7 @@ from assistant.chunking import Span, split_sentences
 from assistant.citations import CheckedSentence, CheckResult, Citation, roles_match
 from assistant.config import Settings
 from assistant.evidence import EvidenceSelector, in_time, is_attribution, years
-from assistant.language import Language
+from assistant.language import Language, text_before
 from assistant.lexical import Analyzer
 from assistant.retrieval import Passage
 from assistant.search import SentenceVectors
@@ -121,8 +121,7 @@ class Fallback:
                 if also_terms:
                     lexical = max(lexical, selector.coverage(also_terms, dated))
                 context = p.context or p.text
-                at = context.find(sp.text)
-                before = context[max(0, at - 600) : at] if at > 0 else ""
+                before = text_before(context, sp.text)
                 if lexical < least or not self.answers(also or question, sp.text, before):
                     continue
                 if not roles_match(self.analyzer, question, sp.text):
@@ -157,8 +156,7 @@ class Fallback:
         sentences = quoted_sentences(citation)
         if not sentences:
             return sentences
-        at = citation.context.find(citation.quote)
-        before = citation.context[max(0, at - 600) : at] if at > 0 else ""
+        before = text_before(citation.context, citation.quote)
         speaker = self.language.unnamed_speaker(citation.quote, before)
         if speaker:
             first = sentences[0]

@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from assistant.chunking import Span
+from assistant.lexicon import LexiconError, read_yaml
 
 QUESTIONS_FILE = Path(__file__).resolve().parent / "lexicons" / "questions.yaml"
 
@@ -79,13 +78,17 @@ class QuestionLexicon:
 
 
 def _read(path: Path) -> dict[str, Any]:
+    """The file as a mapping (`lexicon.read_yaml`), its errors as LanguageError."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise LanguageError(f"{path}: cannot read the questions lexicon ({exc})") from exc
-    if not isinstance(data, dict):
-        raise LanguageError(f"{path}: the questions lexicon must be a mapping")
-    return data
+        return dict(read_yaml(path))
+    except LexiconError as exc:
+        raise LanguageError(str(exc)) from exc
+
+
+def text_before(context: str, text: str, limit: int = 600) -> str:
+    """Up to `limit` characters of `context` before `text` (where a 'he said' in it was named); '' if absent."""
+    at = context.find(text) if context else -1
+    return context[max(0, at - limit) : at] if at > 0 else ""
 
 
 @dataclass(frozen=True)

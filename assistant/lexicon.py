@@ -34,7 +34,8 @@ class LexiconError(ValueError):
     """A lexicon file that cannot be used; the message names the file and the problem."""
 
 
-def _read_yaml(path: Path) -> dict[str, object]:
+def read_yaml(path: Path) -> dict[str, object]:
+    """A lexicon file as a mapping; LexiconError naming the file when it cannot be read or is not one."""
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError, UnicodeDecodeError) as exc:
@@ -66,7 +67,7 @@ class DocumentCues:
 
     @classmethod
     def load(cls, path: Path = DOCUMENT_CUES_FILE) -> DocumentCues:
-        data = _read_yaml(path)
+        data = read_yaml(path)
         values: dict[str, tuple[str, ...]] = {}
         for key in _CUE_KEYS:
             items = data.get(key)
@@ -95,7 +96,7 @@ class OutletTable:
         for path in (OUTLETS_FILE, *paths):
             if path is None:
                 continue
-            outlets = _read_yaml(path).get("outlets") or {}
+            outlets = read_yaml(path).get("outlets") or {}
             if not isinstance(outlets, dict):
                 raise LexiconError(f"{path}: 'outlets' must map a name to a list of aliases")
             for name, aliases in outlets.items():
@@ -194,7 +195,7 @@ class English:
 
     @classmethod
     def load(cls, path: Path = ENGLISH_FILE) -> English:
-        data = _read_yaml(path)
+        data = read_yaml(path)
         stop = [
             w
             for key in ("function_words", "reporting_words", "apostrophe_fragments")
@@ -253,7 +254,7 @@ class Aliases:
             if path is None:
                 continue
             required = i == 0
-            data = _read_yaml(path)
+            data = read_yaml(path)
             raw_groups = data.get("groups", [] if not required else None)
             if not isinstance(raw_groups, list) or not all(
                 isinstance(g, list) and g and all(isinstance(n, str) for n in g) for g in raw_groups
@@ -345,7 +346,7 @@ class ModelPhrasing:
 
     @classmethod
     def load(cls, path: Path = MODEL_OUTPUT_FILE) -> ModelPhrasing:
-        data = _read_yaml(path)
+        data = read_yaml(path)
 
         def phrases(key: str) -> str:
             ordered = sorted(dict.fromkeys(_word_list(data, key, path)), key=len, reverse=True)

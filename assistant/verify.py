@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from assistant.citations import CheckedSentence, CheckResult, CitationChecker
+from assistant.language import text_before
 from assistant.turn import Turn
 
 
@@ -37,8 +38,7 @@ class Verifier:
             return False
         for cite in checked.citations:
             if cite.n in sentence.citations:
-                at = cite.context.find(cite.quote)
-                before = cite.context[max(0, at - 600) : at] if at > 0 else ""
+                before = text_before(cite.context, cite.quote)
                 if self.answers(turn.standalone, cite.quote, before):
                     return True
         return False
