@@ -408,7 +408,8 @@ def _interrupt(signum: int, frame: object) -> None:
 @click.option("--host", help="Address to bind (default: the `host` setting, 127.0.0.1).")
 @click.option("--port", type=click.IntRange(1, 65535), help="Port (default: the `port` setting, 7860).")
 def serve(host: str | None, port: int | None) -> None:
-    """Open the chat UI in the browser at http://HOST:PORT (Ctrl-C stops it)."""
+    """Open the chat UI in the browser at http://HOST:PORT (Ctrl-C stops it), with its API (/answer) and an
+    OpenAI-compatible API at /v1 (a non-loopback HOST needs a key: see `assistant config`, api_key_env)."""
     import logging
     import signal
 
@@ -420,6 +421,15 @@ def serve(host: str | None, port: int | None) -> None:
     except ValidationError as exc:
         _fail(f"{exc}\nCheck the ASSISTANT_* environment variables and assistant.toml.")
         return
+    key: str | None = None
+    if settings.openai_api:
+        from assistant.openai_api import ApiKeyError, api_key_for
+
+        try:
+            key = api_key_for(settings)
+        except ApiKeyError as exc:
+            _fail(str(exc))
+            return
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for handler in logging.getLogger().handlers:
         handler.setLevel(logging.INFO)  # libraries that set their own loggers to DEBUG stay quiet
@@ -431,20 +441,31 @@ def serve(host: str | None, port: int | None) -> None:
             assistant.warm()
         except _known_errors() as exc:
             click.echo(f"Warning: {exc}\nThe chat UI starts anyway; questions fail until this is fixed.", err=True)
+        from assistant.api import AnswerGate
         from assistant.ui import build_app, launch
 
+        gate = AnswerGate(settings.api_queue_timeout_s)  # one question at a time: the page, /answer and /v1
         try:
-            app = build_app(assistant, settings)
+            app = build_app(assistant, settings, gate)
         except StoreError as exc:
             _fail(str(exc))
             return
+        routes = []
+        if settings.openai_api:
+            from assistant.openai_api import openai_routes
+
+            routes = openai_routes(assistant, settings, gate, key)
         try:
-            url = launch(app, settings)
+            url = launch(app, settings, routes=routes)
         except OSError as exc:
             why = "the port is in use" if "empty port" in str(exc) else str(exc)
             _fail(f"Cannot serve on {settings.host}:{settings.port}: {why}. Stop the other server or pass --port.")
             return
         click.echo(f"The chat UI is at {url}  (Ctrl-C stops it)")
+        click.echo(f"Its API: POST {url}/gradio_api/call/answer (gradio_client: api_name='/answer')")
+        if routes:
+            needs = f", key from ${settings.api_key_env}" if key else ""
+            click.echo(f"OpenAI-compatible API: {url}/v1 (model {settings.api_model_name!r}{needs})")
         signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops it as cleanly as Ctrl-C
         app.block_thread()
         app.close()

@@ -273,6 +273,39 @@ class Settings(BaseSettings):
     )
     max_question_chars: int = Field(1000, ge=10, description="Longest question accepted, in characters.")
 
+    # --- APIs beside the chat UI --------------------------------------------------------------
+    openai_api: bool = Field(
+        True,
+        description="Serve an OpenAI-compatible API (POST /v1/chat/completions, GET /v1/models) beside the chat UI, "
+        "in the same process as `assistant serve`.",
+    )
+    api_key_env: str = Field(
+        "ASSISTANT_API_KEY",
+        description="Name of the environment variable holding the key of the OpenAI-compatible API (sent as "
+        "'Authorization: Bearer KEY'). When it is set the key is always required; a non-loopback host refuses to "
+        "serve the API without one. The key is never logged.",
+    )
+    api_model_name: str = Field(
+        "korea-coordination-assistant",
+        description="Model id the OpenAI-compatible API lists at /v1/models and accepts in requests.",
+    )
+    api_max_body_kb: int = Field(
+        256, ge=1, le=65536, description="Largest request body the OpenAI-compatible API reads, in KiB (413 above)."
+    )
+    api_max_history: int = Field(
+        20,
+        ge=0,
+        le=1000,
+        description="Most earlier messages of a conversation an API request may carry (/answer and "
+        "/v1/chat/completions); a longer history is refused with a clear error.",
+    )
+    api_queue_timeout_s: float = Field(
+        300.0,
+        gt=0,
+        description="Seconds an API request waits for the assistant (it answers one question at a time) before it "
+        "is answered 'busy' (HTTP 503 with Retry-After).",
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -16,12 +16,14 @@ import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from starlette.routing import BaseRoute
 
+from assistant.api import AnswerGate, BusyError, answer_request, make_filters
 from assistant.app import Assistant
 from assistant.chain import Answer, human_date
 from assistant.citations import Citation
@@ -46,7 +48,6 @@ DRAFT_CLASS = "ka-drafting"  # marks a chat message that is still being generate
 
 _IMAGE = re.compile(r"!\[[^\]\n]*\]\s*(?:\([^)\n]*\)|\[[^\]\n]*\])")
 _REFERENCE_DEFINITION = re.compile(r"^[ \t]{0,3}\[[^\]\n]+\]:[ \t]*\S.*$", re.MULTILINE)
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 SYSTEM_FONTS = ("ui-sans-serif", "system-ui", "Segoe UI", "Roboto", "Helvetica", "Arial", "sans-serif")
 CSS = """
@@ -226,28 +227,6 @@ def _passage_with_quotes(passage: Passage, quotes: Sequence[str]) -> str:
 # --- filters ------------------------------------------------------------------------------------
 
 
-def parse_date(value: str | None, label: str) -> str | None:
-    """'' -> None; 'YYYY-MM-DD' -> itself; anything else -> ValueError naming the field."""
-    value = (value or "").strip()
-    if not value:
-        return None
-    if not _ISO_DATE.fullmatch(value):
-        raise ValueError(f"The '{label}' date {value!r} is not in the form YYYY-MM-DD (for example 2019-02-15).")
-    try:
-        date.fromisoformat(value)
-    except ValueError:
-        raise ValueError(f"The '{label}' date {value!r} does not exist: check the month and the day.") from None
-    return value
-
-
-def make_filters(outlets: Sequence[str] | None, since: str | None, until: str | None) -> Filters:
-    """Filters from the UI's inputs; ValueError with a sentence for the user on a bad date."""
-    start, end = parse_date(since, "since"), parse_date(until, "until")
-    if start and end and start > end:
-        raise ValueError(f"The 'since' date {start} is after the 'until' date {end}: no article can match.")
-    return Filters(outlets=tuple(outlets or ()), since=start, until=end)
-
-
 def describe_filters(filters: Filters) -> str:
     parts = []
     if filters.outlets:
@@ -322,6 +301,8 @@ def describe_failure(exc: Exception, question: str) -> tuple[str, str]:
     if isinstance(exc, StoreError):
         logger.exception("The article index failed on %r", question)
         return "The article index is not available", str(exc)
+    if isinstance(exc, BusyError):
+        return "The assistant is busy", str(exc)
     logger.exception("Answering %r failed", question)
     return (
         "Something went wrong",
@@ -338,9 +319,14 @@ def _buttons(busy: bool) -> tuple[Any, Any]:
 Turn = dict[str, Any]  # what feedback needs to know about one assistant message
 
 
-def build_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
-    """The chat page around one built Assistant; call `launch(app, settings)` to serve it."""
+def build_app(assistant: Assistant, settings: Settings, gate: AnswerGate | None = None) -> gr.Blocks:
+    """The chat page around one built Assistant; call `launch(app, settings)` to serve it.
+
+    `gate` lets one question through at a time; give the same one to the OpenAI-compatible API served beside
+    the page (assistant/openai_api.py) so that its questions and the page's wait for one another.
+    """
     info = IndexInfo.read(assistant)
+    gate = gate or AnswerGate(settings.api_queue_timeout_s)
     feedback = FeedbackLog(settings.feedback_path)
     limit = settings.max_question_chars
 
@@ -386,7 +372,7 @@ def build_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
         yield out("", busy=True)
         streamed = ""
         final: Answer | None = None
-        parts = assistant.stream(question, history, filters)
+        parts = gate.stream(assistant, question, history, filters)
         try:
             for part in parts:
                 if control.get("stop"):
@@ -469,6 +455,18 @@ def build_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
         record = {**last, "timestamp": datetime.now(UTC).isoformat(timespec="seconds"), "comment": text}
         feedback.append(record)
         return "", "Thanks: comment saved.", record
+
+    def answer(
+        question: str, history: list[dict[str, str]] | None = None, filters: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Answer one question from the articles, as JSON data.
+
+        history: earlier messages [{"role": "user"|"assistant", "content": ...}]; filters: {"outlets": [...],
+        "since": "YYYY-MM-DD", "until": "YYYY-MM-DD"}, each optional. Returns answer, refused, refusal_reason,
+        citations (n, source, outlet, published, title, quote, start, end), standalone_question, timings, and
+        error ({code, message}, or null when the question was answered or refused).
+        """
+        return answer_request(assistant, gate, settings, question, history, filters)
 
     with gr.Blocks(title=TITLE, analytics_enabled=False) as app:
         history = gr.State([])
@@ -576,6 +574,7 @@ def build_app(assistant: Assistant, settings: Settings) -> gr.Blocks:
         send_comment_btn.click(
             send_comment, [comment, last_feedback], [comment, feedback_status, last_feedback], queue=False
         )
+        gr.api(answer, api_name="answer", concurrency_id="answer")
     app.queue(default_concurrency_limit=1, max_size=QUEUE_MAX_SIZE)
     return app
 
@@ -584,13 +583,15 @@ def _example_text(evt: gr.SelectData) -> str:
     return evt.value["text"] if isinstance(evt.value, dict) else str(evt.value)
 
 
-def launch(app: gr.Blocks, settings: Settings, *, quiet: bool = True) -> str:
+def launch(app: gr.Blocks, settings: Settings, *, quiet: bool = True, routes: Sequence[BaseRoute] = ()) -> str:
     """Start serving the app on settings.host:settings.port in a background thread; return its URL.
 
-    No share link and no file access beyond what Gradio serves itself. `app.block_thread()` waits
-    (Ctrl-C ends it); `app.close()` stops the server.
+    No share link and no file access beyond what Gradio serves itself. `routes` are served by the same
+    FastAPI app, before Gradio's own (the OpenAI-compatible API: `assistant.openai_api.openai_routes`).
+    `app.block_thread()` waits (Ctrl-C ends it); `app.close()` stops the server.
     """
     app.launch(
+        app_kwargs={"routes": list(routes)} if routes else None,
         server_name=settings.host,
         server_port=settings.port,
         share=False,
