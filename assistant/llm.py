@@ -696,10 +696,11 @@ def make_chat_model(settings: Settings, *, script: Script | None = None) -> Base
         )
     base_url, model_name = _remote_target(settings, kind)
     if kind == "openai-compatible":
-        from langchain_openai import ChatOpenAI
         from pydantic import SecretStr
 
-        return ChatOpenAI(
+        from assistant.remote_llm import CheckedChatOpenAI
+
+        return CheckedChatOpenAI(
             base_url=base_url,
             model=model_name,
             api_key=SecretStr(os.environ.get(settings.llm_api_key_env) or "not-needed"),
@@ -739,18 +740,24 @@ def _remote_target(settings: Settings, kind: str) -> tuple[str, str]:
 def describe_llm_error(exc: BaseException, settings: Settings) -> str:
     """Say in one sentence what went wrong with the LLM call and what to do."""
     url = settings.llm_base_url or "(no ASSISTANT_LLM_BASE_URL)"
-    chain = _exception_chain(exc)
+    chain = exception_chain(exc)
     for err in chain:
         if isinstance(err, LLMUnavailableError | LLMConfigError | ScriptExhaustedError):
             return str(err)
     for err in chain:
-        if _is_timeout(err):
+        if is_timeout(err):
             return (
                 f"The LLM at {url} did not answer within {settings.llm_timeout_s:g} s: "
                 "start it or change ASSISTANT_LLM_BASE_URL (or raise ASSISTANT_LLM_TIMEOUT_S)."
             )
     for err in chain:
-        if _is_connection_error(err):
+        if type(err).__name__ in _PROTOCOL_ERRORS:
+            return (
+                f"The LLM at {url} did not give a valid HTTP reply ({type(err).__name__}: {err}): check that "
+                "ASSISTANT_LLM_BASE_URL points at a working OpenAI-compatible server."
+            )
+    for err in chain:
+        if is_connection_error(err):
             return f"The LLM at {url} could not be reached: start it or change ASSISTANT_LLM_BASE_URL."
     status = next((code for err in chain if (code := _status_code(err)) is not None), None)
     if status in (401, 403):
@@ -760,12 +767,25 @@ def describe_llm_error(exc: BaseException, settings: Settings) -> str:
             f"The LLM at {url} has no model {settings.llm_model_name!r} (or no such endpoint): check "
             "ASSISTANT_LLM_MODEL_NAME and ASSISTANT_LLM_BASE_URL."
         )
+    if status is not None and status >= 500:
+        return f"The LLM at {url} failed with HTTP {status} (a server error: its own log says why); ask again later."
     if status is not None:
         return f"The LLM at {url} answered with HTTP {status}: {exc}"
+    for err in chain:
+        if isinstance(err, json.JSONDecodeError):
+            return (
+                f"The LLM at {url} sent a reply that is not an OpenAI-compatible answer ({type(err).__name__}: "
+                f"{err}): check that ASSISTANT_LLM_BASE_URL points at an OpenAI-compatible endpoint."
+            )
     return f"The LLM call failed ({type(exc).__name__}: {exc})."
 
 
-def _exception_chain(exc: BaseException) -> list[BaseException]:
+# raised by httpx / httpcore / h11 when the other side does not speak HTTP or breaks off a message
+_PROTOCOL_ERRORS = frozenset({"RemoteProtocolError", "LocalProtocolError", "ProtocolError"})
+
+
+def exception_chain(exc: BaseException) -> list[BaseException]:
+    """The exception and its causes and contexts, outermost first."""
     chain: list[BaseException] = []
     current: BaseException | None = exc
     while current is not None and current not in chain:
@@ -774,11 +794,12 @@ def _exception_chain(exc: BaseException) -> list[BaseException]:
     return chain
 
 
-def _is_timeout(err: BaseException) -> bool:
+def is_timeout(err: BaseException) -> bool:
+    """Whether err is a timeout of the remote backends' clients."""
     return isinstance(err, _transport_errors()[0])
 
 
-def _is_connection_error(err: BaseException) -> bool:
+def is_connection_error(err: BaseException) -> bool:
     return isinstance(err, _transport_errors()[1])
 
 
