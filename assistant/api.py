@@ -68,17 +68,13 @@ def check_question(value: object) -> str:
     return value
 
 
-def check_history(value: object, max_messages: int) -> list[Message]:
-    """Earlier messages as [{"role": "user"|"assistant", "content": str}, ...]; RequestError otherwise."""
+def check_history(value: object, keep: int) -> list[Message]:
+    """Earlier messages as [{"role": "user"|"assistant", "content": str}, ...], the last `keep` of them;
+    RequestError when one is malformed."""
     if value is None:
         return []
     if not isinstance(value, list | tuple):
         raise RequestError("invalid_history", "The history must be a list of {role, content} messages.")
-    if len(value) > max_messages:
-        raise RequestError(
-            "history_too_long",
-            f"The history has {len(value)} messages; at most {max_messages} are accepted: send the latest ones.",
-        )
     history: list[Message] = []
     for i, message in enumerate(value):
         if not isinstance(message, dict):
@@ -95,7 +91,7 @@ def check_history(value: object, max_messages: int) -> list[Message]:
         if _CONTROL.search(content):
             raise RequestError("invalid_history", f"History message {i} holds control characters.")
         history.append({"role": role, "content": content})
-    return history
+    return history[len(history) - keep :] if keep else []
 
 
 def parse_date(value: str | None, label: str) -> str | None:

@@ -18,6 +18,7 @@ from assistant.evidence import is_attribution, named
 from assistant.language import Language, text_before
 from assistant.lexical import Analyzer
 from assistant.lexicon import Aliases, ModelPhrasing
+from assistant.quarantine import quarantined
 from assistant.retrieval import Passage
 
 _MARKER = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
@@ -211,6 +212,7 @@ class CitationChecker:
         min_anchor: float = 0.3,
         phrasing: ModelPhrasing | None = None,
         name_window: int = -1,
+        quarantine_echo: float = 0.7,
     ) -> None:
         self.analyzer = analyzer
         # sentences either side of a quote where a name the question gave must stand (-1: anywhere in its chunk)
@@ -222,13 +224,16 @@ class CitationChecker:
         self.clearly_better = clearly_better  # re-point a citation when another passage backs it this much better
         self.min_anchor = min_anchor  # least share of a sentence's question words its quote must itself hold
         self.phrasing = phrasing or ModelPhrasing.load()  # how the model refuses and names passages
+        # a sentence repeating this share of a quarantined sentence's words is dropped (settings.quarantine_echo)
+        self.quarantine_echo = quarantine_echo
 
     def candidate_quotes(self, passage: Passage) -> list[tuple[int, int]]:
         """Offsets (within the passage) of each sentence and each pair of adjacent sentences."""
         spans = split_sentences(passage.text)
         out = [(s.start, s.end) for s in spans]
         out += [(a.start, b.end) for a, b in itertools.pairwise(spans)]
-        return out
+        blank = quarantined(passage)  # never a quote across a quarantined (blanked) sentence
+        return [(a, b) for a, b in out if not any(s < b and e > a for s, e in blank)] if blank else out
 
     def support(
         self,
@@ -363,6 +368,14 @@ class CitationChecker:
         head = next((t for t in words[1:] if t.pos_ not in ("ADJ", "NUM")), None)
         return head is not None and head.pos_ == "NOUN"
 
+    def echo(self, sentence: str, passages: Sequence[Passage]) -> float:
+        """The largest share of the sentence's words that one quarantined sentence of the passages holds."""
+        words = self.analyzer.term_set(sentence)
+        if not words:
+            return 0.0
+        withheld = {w for p in passages for w in p.withheld}
+        return max((len(words & self.analyzer.term_set(w)) / len(words) for w in withheld), default=0.0)
+
     def best_quote(
         self,
         sentence: str,
@@ -413,6 +426,10 @@ class CitationChecker:
             anywhere = self.best_quote(body, passages, None, question, idf)
             if anywhere is None or anywhere[0] < self.min_support:
                 dropped.append(body)
+                continue
+            echo = self.echo(body, passages)
+            if echo >= self.quarantine_echo and echo > anywhere[0]:
+                dropped.append(body)  # it repeats a quarantined sentence better than the articles back it
                 continue
             if found is None or found[0] < self.min_support or found[0] < anywhere[0] - self.clearly_better:
                 repaired.append(f"cited passage {anywhere[1] + 1} instead of {numbers or 'none'} for: {body}")

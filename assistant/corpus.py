@@ -22,6 +22,7 @@ from assistant.formats import Extracted, FormatError, extract
 from assistant.lexicon import DocumentCues, OutletTable
 from assistant.lines import is_prose, normalised
 from assistant.metadata import FIELDS, DocumentMetadata, FieldValue, MetadataReader, iso_to_int, user_value
+from assistant.quarantine import Flagged
 
 SUPPORTED_EXTENSIONS = (".txt", ".text", ".md", ".markdown", ".html", ".htm", ".pdf")
 SIDECAR_SUFFIX = ".meta.yaml"
@@ -82,6 +83,7 @@ class Document:
     also_reported_by: tuple[str, ...] = ()  # other documents carrying paragraphs this one is indexed with
     copy_of: str = ""  # the document this one repeats whole (it is then indexed through that one)
     notes: tuple[str, ...] = ()
+    quarantined: tuple[Flagged, ...] = ()  # instructions to an AI and hidden text: kept, never used as evidence
 
     @property
     def source(self) -> str:
@@ -113,6 +115,9 @@ class Document:
         low = [k for k, c in self.metadata.confidence.items() if c < 0.7 and getattr(self.metadata, k, None)]
         if low:
             out.append("unsure: " + ", ".join(sorted(low)))
+        if self.quarantined:
+            kinds = sorted({f.reason.split(" (")[0].split(":")[0] for f in self.quarantined})
+            out.append(f"{len(self.quarantined)} passage(s) quarantined: " + ", ".join(kinds))
         return out
 
 
@@ -193,17 +198,20 @@ def _lines_with_offsets(raw: str) -> Iterator[tuple[int, int, str]]:
 class DocumentReader:
     """Reads files into Documents: format, chrome, dates and the other metadata (one per ingest run)."""
 
-    def __init__(self, cues: DocumentCues, outlets: OutletTable, max_bytes: int | None = None) -> None:
+    def __init__(
+        self, cues: DocumentCues, outlets: OutletTable, max_bytes: int | None = None, hidden_font_px: float = 1.0
+    ) -> None:
         self.cues = cues
         self.chrome = ChromeDetector(cues)
         self.dates = DateFinder(cues)
         self.fields = MetadataReader(cues, outlets)
         self.max_bytes = max_bytes
+        self.hidden_font_px = hidden_font_px
 
     @property
     def version(self) -> str:
         """Changes when the lexicons the reader judges with change (a record read with others is stale)."""
-        data = repr((self.cues, sorted(self.fields.outlets.by_alias.items())))
+        data = repr((self.cues, sorted(self.fields.outlets.by_alias.items()), self.hidden_font_px))
         return hashlib.sha256(data.encode()).hexdigest()[:16]
 
     @classmethod
@@ -224,7 +232,7 @@ class DocumentReader:
         if self.max_bytes is not None and size > self.max_bytes:
             raise DocumentError(f"{name}: {size / 1e6:.1f} MB is over the {self.max_bytes / 1e6:g} MB limit per file")
         try:
-            extracted = extract(path.read_bytes(), path.suffix)
+            extracted = extract(path.read_bytes(), path.suffix, self.hidden_font_px)
         except FormatError as exc:
             raise DocumentError(f"{name}: {exc}") from exc
         lines = tuple(extracted.text.split("\n"))

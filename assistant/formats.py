@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from bs4 import BeautifulSoup
@@ -49,6 +49,14 @@ class Hint:
 
 
 @dataclass(frozen=True)
+class Hidden:
+    """Text a web page hides from its readers (an HTML comment, display:none, a zero-size font), and how."""
+
+    text: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class Extracted:
     """A file reduced to text: the kind read, the text (one block a line) and what the format said."""
 
@@ -56,6 +64,7 @@ class Extracted:
     text: str
     hints: dict[str, Hint] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    hidden: tuple[Hidden, ...] = ()  # hidden parts of the page (they may or may not be in `text`)
 
 
 def sniff(data: bytes, suffix: str) -> str:
@@ -89,23 +98,23 @@ def decode(data: bytes) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def extract(data: bytes, suffix: str) -> Extracted:
-    """Read a file's bytes as the kind its content shows."""
+def extract(data: bytes, suffix: str, hidden_font_px: float = 1.0) -> Extracted:
+    """Read a file's bytes as the kind its content shows (text in a font of `hidden_font_px` or less is hidden)."""
     kind = sniff(data, suffix.lower())
     if kind == "pdf":
         return read_pdf(data)
     text = decode(data)
     if kind == "html":
-        return read_html(text)
+        return read_html(text, hidden_font_px)
     if kind == "markdown":
-        return read_markdown(text)
+        return read_markdown(text, hidden_font_px)
     return Extracted("text", text)
 
 
 # --- HTML ------------------------------------------------------------------------------------------
 
 
-def read_html(html: str) -> Extracted:
+def read_html(html: str, hidden_font_px: float = 1.0) -> Extracted:
     """Main text and metadata of a web page (trafilatura), its publication date from the markup (htmldate)."""
     import htmldate
     import trafilatura
@@ -142,25 +151,96 @@ def read_html(html: str) -> Extracted:
     footer = _footer_text(soup)
     if footer:
         hints["footer"] = Hint(footer, "web page footer", 0.5)
-    return Extracted("html", text, hints, tuple(notes))
+    return Extracted("html", text, hints, tuple(notes), hidden_parts(soup, hidden_font_px))
 
 
 def visible_text(html: str) -> str:
-    """Visible text of an HTML fragment, one block per line (scripts, styles and hidden parts dropped)."""
-    from bs4 import BeautifulSoup
+    """Visible text of an HTML fragment, one block per line (scripts, styles and hidden parts dropped).
+
+    One walk over the tree: editing it node by node (bs4's replace_with, insert_before) costs time linear in the
+    number of siblings each, so a page of many inline elements in one paragraph took minutes.
+    """
+    from bs4 import BeautifulSoup, NavigableString
 
     soup = BeautifulSoup(html, "html.parser")
-    for tag in soup(["script", "style", "noscript", "template", "head"]):
-        tag.decompose()
-    for node in soup.find_all(string=True):  # source line breaks are layout, not text
-        node.replace_with(str(node).replace("\n", " "))
-    for br in soup.find_all("br"):
-        br.replace_with("\n")
-    for block in soup.find_all(_BLOCKS):  # a block starts a line; inline tags (a, b, em, span) stay in it
-        block.insert_before("\n")
-        block.append("\n")
-    lines = (" ".join(line.split()) for line in soup.get_text().splitlines())
+    parts: list[str] = []
+    stack: list[tuple[Any, bool]] = [(soup, False)]
+    while stack:
+        node, closing = stack.pop()
+        if closing:
+            parts.append("\n")
+        elif isinstance(node, NavigableString):
+            parts.append(str(node).replace("\n", " "))  # source line breaks are layout, not text
+        elif node.name in _SKIPPED:
+            continue
+        elif node.name == "br":
+            parts.append("\n")
+        else:
+            if node.name in _BLOCK_SET:  # a block starts a line; inline tags (a, b, em, span) stay in it
+                parts.append("\n")
+                stack.append((node, True))
+            stack.extend((child, False) for child in reversed(node.contents))
+    lines = (" ".join(line.split()) for line in "".join(parts).splitlines())
     return "\n".join(line for line in lines if line)
+
+
+_SKIPPED = frozenset(["script", "style", "noscript", "template", "head"])
+_BLOCK_SET = frozenset(_BLOCKS)
+_HIDING_STYLES = (
+    (re.compile(r"(?<![\w-])display\s*:\s*none", re.I), "display:none"),
+    (re.compile(r"(?<![\w-])visibility\s*:\s*(?:hidden|collapse)", re.I), "visibility:hidden"),
+    (re.compile(r"(?<![\w-])opacity\s*:\s*0*(?:\.0*)?\s*(?:;|$|!)", re.I), "opacity:0"),
+)
+_FONT_SIZE = re.compile(r"(?<![\w-])font-size\s*:\s*(\d*\.?\d+)\s*(px|pt|em|rem|%)?", re.I)
+_PX_PER = {"px": 1.0, "pt": 4 / 3, "em": 16.0, "rem": 16.0, "%": 0.16, "": 1.0}
+_NOT_TEXT = frozenset(["script", "style", "noscript", "template", "head", "title", "meta", "link"])
+
+
+def hidden_parts(soup: BeautifulSoup, font_px: float = 1.0) -> tuple[Hidden, ...]:
+    """The text a page hides from its readers: HTML comments, and elements hidden by an attribute (`hidden`,
+    aria-hidden) or an inline style (display:none, visibility:hidden, opacity:0, a font of `font_px` or less).
+
+    An element or comment inside a hidden element is not reported again.
+    """
+    from bs4 import Comment, Tag
+
+    out: list[Hidden] = []
+    stack: list[Any] = [soup]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Comment):
+            text = " ".join(str(node).split())
+            if text:
+                out.append(Hidden(text, "an HTML comment"))
+            continue
+        if not isinstance(node, Tag) or node.name in _NOT_TEXT:
+            continue
+        reason = _hides(node, font_px)
+        if reason:
+            text = " ".join(node.get_text(" ").split())
+            if text:
+                out.append(Hidden(text, reason))
+            continue
+        stack.extend(reversed(node.contents))
+    return tuple(out)
+
+
+def _hides(el: object, font_px: float) -> str:
+    """Why an element is hidden ('' when it is not)."""
+    attrs = getattr(el, "attrs", {}) or {}
+    if "hidden" in attrs:
+        return "the hidden attribute"
+    if str(attrs.get("aria-hidden", "")).strip().lower() == "true":
+        return "aria-hidden"
+    style = str(attrs.get("style", "") or "")
+    for pattern, what in _HIDING_STYLES:
+        if pattern.search(style):
+            return what
+    for m in _FONT_SIZE.finditer(style):
+        size = float(m.group(1)) * _PX_PER[(m.group(2) or "").lower()]
+        if size <= font_px:
+            return f"font-size {m.group(1)}{m.group(2) or ''}"
+    return ""
 
 
 def _site_from_title_tag(soup: BeautifulSoup, headline: str) -> str:
@@ -187,7 +267,7 @@ def _footer_text(soup: BeautifulSoup) -> str:
 # --- Markdown ----------------------------------------------------------------------------------------
 
 
-def read_markdown(text: str) -> Extracted:
+def read_markdown(text: str, hidden_font_px: float = 1.0) -> Extracted:
     """Markdown rendered (markdown-it) and reduced to its text, one block per line; the first heading is the title."""
     from markdown_it import MarkdownIt
 
@@ -197,7 +277,10 @@ def read_markdown(text: str) -> Extracted:
     heading = re.search(r"^#\s+(.+?)\s*#*\s*$", text, re.M)
     if heading:
         hints["title"] = Hint(heading.group(1).strip(), "first Markdown heading", 0.9)
-    return Extracted("markdown", body, hints)
+    from bs4 import BeautifulSoup
+
+    hidden = hidden_parts(BeautifulSoup(rendered, "html.parser"), hidden_font_px) if "<" in text else ()
+    return Extracted("markdown", body, hints, (), hidden)
 
 
 # --- PDF -----------------------------------------------------------------------------------------------

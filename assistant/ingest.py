@@ -18,6 +18,7 @@ from assistant.corpus import SIDECAR_SUFFIX, Document, DocumentError, DocumentRe
 from assistant.lexicon import DocumentCues, OutletTable
 from assistant.library import DocumentRecord
 from assistant.lines import normalised
+from assistant.quarantine import METADATA_KEY, Quarantine, chunk_flags
 from assistant.store import Store
 from assistant.syndication import find_syndicated
 
@@ -118,12 +119,15 @@ class Indexer:
         count_tokens: Callable[[str], int],
         progress: bool | None = None,
         reader: DocumentReader | None = None,
+        quarantine: Quarantine | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
         self.count_tokens = count_tokens
         self.progress = progress
         self.reader = reader or make_reader(settings)
+        # instructions to an AI and hidden text, flagged per document (a Language of its own unless given one)
+        self.quarantine = quarantine or (Quarantine.from_settings(settings) if settings.quarantine else None)
 
     def ingest(self, paths: Iterable[Path], overrides: dict[str, str] | None = None) -> IngestReport:
         """Index files and folders; `overrides` (title, outlet, published) apply to every file given."""
@@ -282,7 +286,8 @@ class Indexer:
         for d, p in enumerate(parsed):
             dropped, also, copy_of = outcome(d)
             try:
-                documents.append(self.reader.finish(p, found.dropped.get(d), also, copy_of))
+                doc = self.reader.finish(p, found.dropped.get(d), also, copy_of)
+                documents.append(self.quarantine.apply(doc, p.extracted.hidden) if self.quarantine else doc)
             except DocumentError as exc:
                 report.skipped.append((p.source, str(exc)))
                 continue
@@ -298,7 +303,8 @@ class Indexer:
 
     def _file_hash(self, path: Path) -> str:
         """Changes when the file, its sidecar, the lexicons or the reading code change."""
-        digest = hashlib.sha256(f"{PIPELINE_VERSION}:{self.reader.version}".encode())
+        flags = self.quarantine.version if self.quarantine else "-"
+        digest = hashlib.sha256(f"{PIPELINE_VERSION}:{self.reader.version}:{flags}".encode())
         for part in (path, path.with_name(path.name + SIDECAR_SUFFIX)):
             try:
                 digest.update(part.read_bytes())
@@ -399,7 +405,8 @@ class Indexer:
 def make_reader(settings: Settings) -> DocumentReader:
     """The document reader with the lexicons the settings name."""
     cues = DocumentCues.load(settings.document_cues_file) if settings.document_cues_file else DocumentCues.load()
-    return DocumentReader(cues, OutletTable.load(settings.outlets_file), int(settings.max_file_mb * 1e6))
+    outlets = OutletTable.load(settings.outlets_file)
+    return DocumentReader(cues, outlets, int(settings.max_file_mb * 1e6), settings.hidden_font_px)
 
 
 def _lines_of(paragraphs: list[tuple[int, str]]) -> list[str]:
@@ -428,6 +435,7 @@ def _document_hash(doc: Document) -> str:
     meta = doc.metadata
     key = json.dumps(
         [doc.text, meta.title, meta.outlet, meta.published, meta.byline, str(doc.path.resolve()), doc.also_reported_by]
+        + ([[f.start, f.end, f.reason] for f in doc.quarantined] if doc.quarantined else [])
     )
     return hashlib.sha256(key.encode()).hexdigest()[:32]
 
@@ -442,4 +450,5 @@ def _chunk_metadata(doc: Document, doc_hash: str, chunk: Chunk) -> dict[str, Any
         "end": chunk.end,
         "tokens": chunk.tokens,
         "also_reported_by": "; ".join(doc.also_reported_by),
+        METADATA_KEY: chunk_flags(doc.quarantined, chunk.start, chunk.end) if doc.quarantined else "",
     }

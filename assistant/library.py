@@ -33,6 +33,7 @@ class DocumentRecord:
     copy_of: str = ""
     overrides: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    quarantined: list[dict[str, object]] = field(default_factory=list)  # start, end, reason, text of each
     text: str = ""
     # what the corpus-wide pass needs to judge this document again without reading its file (see ingest.py)
     file_hash: str = ""  # of the file, its sidecar and the reader's lexicons: unchanged means the same reading
@@ -73,6 +74,7 @@ class DocumentRecord:
             copy_of=doc.copy_of,
             overrides=dict(overrides or {}),
             notes=list(doc.notes),
+            quarantined=[f.to_dict() for f in doc.quarantined],
             text=doc.text,
             **(trace or {}),
         )

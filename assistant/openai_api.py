@@ -102,8 +102,8 @@ class ChatRequest(BaseModel):
 
     model: str
     messages: list[ChatMessage] = Field(min_length=1)
-    stream: bool = False
-    n: int = 1
+    stream: bool | None = False
+    n: int | None = 1
     stream_options: dict[str, Any] | None = None
     filters: dict[str, Any] | None = None
 
@@ -179,7 +179,7 @@ def parse_request(body: bytes, settings: Settings) -> Asked:
             f"The model {request.model!r} does not exist here: use {settings.api_model_name!r} (GET /v1/models).",
             "model",
         )
-    if request.n != 1:
+    if request.n not in (None, 1):
         raise ApiError(400, "invalid_request_error", "unsupported_n", "Only n=1 is supported.", "n")
     turns: list[tuple[str, str]] = []
     for i, message in enumerate(request.messages):
@@ -205,7 +205,7 @@ def parse_request(body: bytes, settings: Settings) -> Asked:
     except RequestError as exc:
         raise ApiError(400, "invalid_request_error", exc.code, str(exc)) from None
     include_usage = bool((request.stream_options or {}).get("include_usage"))
-    return Asked(question, history, filters, request.stream, include_usage)
+    return Asked(question, history, filters, bool(request.stream), include_usage)
 
 
 # --- responses ------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import numpy as np
 from assistant.config import Settings
 from assistant.corpus import iso_to_int
 from assistant.lexical import Analyzer, idf_function
+from assistant.quarantine import mask_text, spans_of
 from assistant.store import Store
 
 if TYPE_CHECKING:
@@ -134,19 +135,28 @@ class Passage:
     rerank_score: float | None = None  # the reranker's score, when one re-ordered the fused candidates
     context: str = ""  # the whole chunk a trimmed passage was cut from (for showing a quote in its paragraph)
     also_reported_by: str = ""  # other documents carrying the same (syndicated) text, "; "-separated
+    # quarantined spans (document offsets: instructions to an AI, hidden text), blanked in `text`; and their words
+    quarantined: tuple[tuple[int, int], ...] = ()
+    withheld: tuple[str, ...] = ()
 
     @classmethod
     def from_record(cls, chunk_id: str, text: str, meta: dict[str, Any], **scores: Any) -> Passage:
+        """The passage of a stored chunk, its quarantined spans blanked (`quarantine.mask_text`)."""
+        start = int(meta.get("start", 0))
+        spans = spans_of(meta)
+        local = [(a - start, b - start) for a, b in spans]
         return cls(
             id=chunk_id,
-            text=text,
+            text=mask_text(text, local) if spans else text,
             source=str(meta.get("source", "")),
             title=str(meta.get("title", "")),
             outlet=str(meta.get("outlet", "")),
             published=str(meta.get("published", "")),
-            start=int(meta.get("start", 0)),
+            start=start,
             end=int(meta.get("end", 0)),
             also_reported_by=str(meta.get("also_reported_by", "")),
+            quarantined=spans,
+            withheld=tuple(text[max(a, 0) : b] for a, b in local if a < b),
             **scores,
         )
 
@@ -191,12 +201,15 @@ class HybridRetriever:
     def _build(self, version: int) -> _LexicalIndex:
         import bm25s
 
-        ids, texts, metas = [], [], []
+        ids, texts, metas, searched = [], [], [], []
         for chunk_id, text, meta in self.store.all_chunks():
+            spans = spans_of(meta)  # quarantined text is not searched for either
+            start = int(meta.get("start", 0))
             ids.append(chunk_id)
             texts.append(text)
             metas.append(meta)
-        tokens = [self.analyzer.terms(f"{m.get('title', '')}\n{t}") for t, m in zip(texts, metas, strict=True)]
+            searched.append(mask_text(text, [(a - start, b - start) for a, b in spans]) if spans else text)
+        tokens = [self.analyzer.terms(f"{m.get('title', '')}\n{t}") for t, m in zip(searched, metas, strict=True)]
         bm25 = bm25s.BM25()
         if texts:
             bm25.index(tokens, show_progress=False)

@@ -232,6 +232,24 @@ def test_a_client_that_leaves_mid_stream_does_not_hold_up_the_next(served: Serve
     assert time.monotonic() - started < 5
 
 
+def test_keep_alives_while_the_answer_is_checked_do_not_confuse_the_client(
+    served: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("assistant.openai_api.KEEPALIVE_S", 0.1)
+    served.model.delay_s = 0.1  # about 0.7 s of writing: several keep-alives
+    body = {"model": served.model_name, "messages": [{"role": "user", "content": CROSSING}], "stream": True}
+    with httpx.stream("POST", served.url + "/v1/chat/completions", json=body, timeout=10) as response:
+        lines = list(response.iter_lines())
+    assert sum(line.startswith(": ") for line in lines) >= 2
+    assert lines[-2:] == ["data: [DONE]", ""] or lines[-1] == "data: [DONE]"
+    chunks = list(
+        served.openai().chat.completions.create(
+            model=served.model_name, messages=[{"role": "user", "content": CROSSING}], stream=True
+        )
+    )
+    assert "35 minutes" in "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+
+
 def test_a_question_waits_for_the_one_before_it(served: Server) -> None:
     served.model.delay_s = 0.1
     results: list[str] = []

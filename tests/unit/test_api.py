@@ -102,9 +102,9 @@ def test_history_must_be_user_and_assistant_text() -> None:
     ):
         with pytest.raises(RequestError, match=words):
             check_history(bad, 5)
-    with pytest.raises(RequestError, match="at most 2") as caught:
-        check_history([{"role": "user", "content": "a"}] * 3, 2)
-    assert caught.value.code == "history_too_long"
+    turns = [{"role": "user", "content": str(i)} for i in range(5)]
+    assert [m["content"] for m in check_history(turns, 2)] == ["3", "4"]  # the latest are kept
+    assert check_history(turns, 0) == []
 
 
 def test_filters_are_checked_and_named() -> None:
@@ -286,6 +286,23 @@ def test_content_parts_and_history_are_read(crossing) -> None:
     ]
     body = client_for(a).post("/v1/chat/completions", json=ask_body(messages=messages)).json()
     assert "35 minutes" in body["choices"][0]["message"]["content"]
+
+
+def test_a_long_conversation_is_cut_to_its_latest_messages(crossing, monkeypatch: pytest.MonkeyPatch) -> None:
+    a, _ = crossing(api_max_history=3)
+    earlier = [{"role": "user" if i % 2 == 0 else "assistant", "content": f"Message {i}."} for i in range(40)]
+    messages = [*earlier, {"role": "user", "content": CROSSING}]
+    seen: list[Any] = []
+    stream = a.stream
+
+    def recording(question: str, history: Any = None, filters: Any = None) -> Any:
+        seen.append(history)
+        return stream(question, history, filters)
+
+    monkeypatch.setattr(a, "stream", recording)
+    response = client_for(a).post("/v1/chat/completions", json=ask_body(messages=messages, stream=None, n=None))
+    assert response.status_code == 200 and response.json()["choices"][0]["message"]["content"]
+    assert [m["content"] for m in seen[0]] == ["Message 37.", "Message 38.", "Message 39."]
 
 
 def test_a_streamed_completion_sends_checked_words_then_citations(crossing) -> None:

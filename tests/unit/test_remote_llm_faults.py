@@ -15,11 +15,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from fault_llm_server import FaultServer
 
 from assistant import Assistant, Settings
 from assistant.api import AnswerGate, answer_request
 from assistant.llm import LLMUnavailableError
+from assistant.openai_api import openai_routes
 
 CROSSING = "How long does the ferry crossing take?"
 SERVER_SCRIPT = Path(__file__).with_name("fault_llm_server.py")
@@ -150,6 +153,19 @@ def test_a_reply_with_no_words_is_a_refusal_not_an_answer(remote, server: FaultS
     ans = remote(server.url("empty")).ask(CROSSING)
     assert ans.refused
     assert ans.trace.get("refusal_reason")
+
+
+def test_a_broken_backend_behind_the_openai_api_is_an_error_not_content(remote, server: FaultServer) -> None:
+    a = remote(server.url("cut"))
+    client = TestClient(FastAPI(routes=openai_routes(a, a.settings, AnswerGate(5), None)))
+    body = {"model": a.settings.api_model_name, "messages": [{"role": "user", "content": CROSSING}]}
+    response = client.post("/v1/chat/completions", json=body)
+    assert response.status_code == 503 and response.json()["error"]["code"] == "llm_unavailable"
+    assert "closed its reply in the middle of the answer" in response.json()["error"]["message"]
+    with client.stream("POST", "/v1/chat/completions", json=body | {"stream": True}) as streamed:
+        text = streamed.read().decode()
+    assert '"code": "llm_unavailable"' in text and "closed its reply" in text
+    assert '"content": "The' not in text and "crossing takes" not in text  # none of the unfinished words
 
 
 def _start_script(port: int = 0) -> tuple[subprocess.Popen[str], int]:
