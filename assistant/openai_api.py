@@ -391,13 +391,13 @@ class ChatCompletions:
                 if item is None:
                     break
                 if isinstance(item, Exception):
-                    error = _error_of(item, asked.question)
-                    yield _sse({"error": error.body()})
-                    yield _sse("[DONE]")
-                    return
+                    break
                 final = item
-            if final is None:
-                raise RuntimeError("the answer pipeline ended without an answer")
+            if final is None or isinstance(item, Exception):
+                failed = item if isinstance(item, Exception) else RuntimeError("the pipeline gave no answer")
+                yield _sse({"error": _error_of(failed, asked.question).body()})
+                yield _sse("[DONE]")
+                return
             for word in _WORDS.findall(final.text):
                 yield _sse(chunk({"content": word}))
             yield _sse(chunk({}, "stop", **_extra(final)))
@@ -410,7 +410,16 @@ class ChatCompletions:
 
 
 def openai_routes(assistant: Assistant, settings: Settings, gate: AnswerGate, key: str | None) -> list[BaseRoute]:
-    """The routes of the OpenAI-compatible API (for `ui.launch(app, settings, routes=...)`)."""
+    """The routes of the OpenAI-compatible API (for `ui.launch(app, settings, routes=...)`).
+
+    `key` (from `api_key_for`) is required of every request when given; ApiKeyError when there is none and
+    `settings.host` is not loopback.
+    """
+    if key is None and not is_loopback(settings.host):
+        raise ApiKeyError(
+            f"The OpenAI-compatible API on {settings.host} (not loopback) needs an API key: "
+            f"set ${settings.api_key_env}."
+        )
     api = ChatCompletions(assistant, settings, gate, key)
     router = APIRouter()
     router.add_api_route("/v1/models", api.models, methods=["GET"], include_in_schema=False)

@@ -438,6 +438,13 @@ def test_a_key_is_required_beyond_loopback(monkeypatch: pytest.MonkeyPatch, tmp_
     assert api_key_for(settings, "127.0.0.1") == "k3y"  # a key set is always required
 
 
+def test_the_routes_are_not_built_beyond_loopback_without_a_key(crossing) -> None:
+    a, _ = crossing(host="0.0.0.0")
+    with pytest.raises(ApiKeyError, match="needs an API key"):
+        openai_routes(a, a.settings, AnswerGate(1), None)
+    assert openai_routes(a, a.settings, AnswerGate(1), "k3y")
+
+
 @pytest.mark.parametrize(
     ("host", "loopback"),
     [("127.0.0.1", True), ("127.8.9.1", True), ("::1", True), ("[::1]", True), ("localhost", True),
