@@ -315,6 +315,62 @@ def test_answer_endpoint_bad_questions(gradio: Client, question: str, filters: A
     assert "Traceback" not in str(data)
 
 
+# --- a broken remote backend behind every door ---------------------------------------------------
+
+
+def test_a_remote_backend_that_cuts_off_is_an_error_on_every_door(tmp_path: Path) -> None:
+    sys.path.insert(0, str(REPO_ROOT / "tests" / "unit"))
+    try:
+        from fault_llm_server import FaultServer
+    finally:
+        sys.path.pop(0)
+    backend = FaultServer().start()
+    settings = clean_settings(
+        persist_dir=tmp_path / "vs",
+        embedding="fake:256",
+        port=free_port(),
+        feedback_path=tmp_path / "feedback.jsonl",
+        llm="openai-compatible",
+        llm_base_url=backend.url("cut"),
+        llm_model_name="fault-model",
+        llm_timeout_s=2,
+        llm_max_retries=0,
+    )
+    assistant = Assistant.from_settings(settings)
+    app = None
+    try:
+        assistant.ingest([FERRY], progress=False)
+        gate = AnswerGate(settings.api_queue_timeout_s)
+        app = build_app(assistant, settings, gate)
+        url = launch(app, settings, routes=openai_routes(assistant, settings, gate, None))
+        client = Client(url, verbose=False, httpx_kwargs={"timeout": 30})
+        try:
+            # the chat page: the draft's words are replaced by the error, never shown checked
+            job = client.submit(CROSSING, [], [], "", "", api_name="/ask")
+            final = job.result(timeout=30)
+            drafts = [str(o[1][-1]["content"]) for o in job.outputs()]
+            message = str(final[1][-1]["content"])
+            assert "ka-error" in message and "closed its reply in the middle of the answer" in message
+            assert "ka-drafting" not in message and "ka-sources" not in message
+            assert any("ka-drafting" in d for d in drafts)  # it was only ever shown as a draft
+            # /answer
+            data = client.predict(CROSSING, [], {}, api_name="/answer")
+            assert data["answer"] == "" and data["error"]["code"] == "llm_unavailable"
+        finally:
+            client.close()
+        # /v1, streamed: an error, none of the unfinished words
+        with pytest.raises(openai.APIError, match="closed its reply"):
+            for chunk in openai.OpenAI(base_url=url + "/v1", api_key="x", max_retries=0).chat.completions.create(
+                model=settings.api_model_name, messages=[{"role": "user", "content": CROSSING}], stream=True
+            ):
+                assert not (chunk.choices and chunk.choices[0].delta.content)
+    finally:
+        if app is not None:
+            app.close()
+        assistant.close()
+        backend.stop()
+
+
 # --- `assistant serve` itself ---------------------------------------------------------------------
 
 
