@@ -43,6 +43,7 @@ FALLBACK_STEM = "upload"
 HOW_FOUND_FIELDS = (("published", "date"), ("outlet", "outlet"), ("title", "title"), ("byline", "byline"))
 _METHOD_END = re.compile(r" '| \"| \(|: ")
 _SEPARATORS = re.compile(r"[/\\]")
+_DRIVE = re.compile(r"^[A-Za-z]:")
 
 
 # --- pure helpers: names, limits, table rows, messages -----------------------------------------------
@@ -61,6 +62,21 @@ def sanitize_name(name: str) -> str:
         stem, suffix = _split_suffix(base)
         base = stem[: MAX_NAME_CHARS - len(suffix)].rstrip(". ") + suffix
     return base
+
+
+def escape_reason(name: str) -> str:
+    """Why a file name given with an upload points outside the upload folder ('' when it does not): a NUL,
+    an absolute path or drive, a '..' or any folder part ('a/b.txt', 'a\\b.txt')."""
+    if "\x00" in name:
+        return "holds a NUL character"
+    if name.startswith(("/", "\\")) or _DRIVE.match(name):
+        return "is an absolute path"
+    parts = _SEPARATORS.split(name)
+    if ".." in parts or name.strip() == "..":
+        return "climbs out of its folder with '..'"
+    if len(parts) > 1:
+        return "holds a folder path"
+    return ""
 
 
 def _split_suffix(name: str) -> tuple[str, str]:
@@ -98,15 +114,30 @@ class UploadPlan:
     notes: list[str] = field(default_factory=list)
 
 
-def plan_upload(files: Sequence[tuple[Path, int]], max_files: int, max_file_mb: float) -> UploadPlan:
+def plan_upload(
+    files: Sequence[tuple[Path, int] | tuple[Path, int, str]], max_files: int, max_file_mb: float
+) -> UploadPlan:
     """Check an upload before anything is read: at most `max_files` files (the rest are turned away), each a
-    supported type and at most `max_file_mb` MB, under a safe and (within the upload) unique name."""
+    supported type and at most `max_file_mb` MB, under a safe and (within the upload) unique name.
+
+    Each file is (path, size) or (path, size, the name its sender gave); a given name that points outside the
+    upload folder ('../../x.txt', '/etc/x.txt', 'C:\\x.txt', a NUL) is turned away, not quietly shortened."""
     plan = UploadPlan()
     limit_bytes = max_file_mb * 1e6
     taken: set[str] = set()
-    for i, (path, size) in enumerate(files):
-        original = path.name
+    for i, (path, size, *given) in enumerate(files):
+        original = str(given[0]) if given else path.name
         shown = sanitize_name(original) or original
+        escape = escape_reason(original)
+        if escape and i < max_files:
+            plan.rejected.append(
+                (
+                    shown,
+                    f"{original!r}: not uploaded: the file name {escape}, which would leave the upload folder; "
+                    "rename the file to a plain name",
+                )
+            )
+            continue
         if i >= max_files:
             plan.rejected.append(
                 (
@@ -314,9 +345,10 @@ class LibraryActions:
         step(0.0, desc="Checking the files")
         try:
             sized = [(p, p.stat().st_size) for p in items]
-        except OSError as exc:
+        except (OSError, ValueError) as exc:  # ValueError: a path with a NUL in it
             logger.exception("An uploaded file cannot be read")
-            return message_html("error", "The upload could not be read", [f"Please upload again ({exc.strerror})."])
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else "a file name is not usable"
+            return message_html("error", "The upload could not be read", [f"Please upload again ({why})."])
         plan = plan_upload(sized, self.settings.max_upload_files, self.settings.max_file_mb)
         if not plan.accepted:
             out = UploadOutcome(problems=[r for _, r in plan.rejected], notes=plan.notes)
