@@ -744,10 +744,12 @@ def describe_llm_error(exc: BaseException, settings: Settings) -> str:
     for err in chain:
         if isinstance(err, LLMUnavailableError | LLMConfigError | ScriptExhaustedError):
             return str(err)
+    retried = settings.llm.strip().lower() == "openai-compatible" and settings.llm_max_retries > 0
+    tries = f" (tried {settings.llm_max_retries + 1} times)" if retried else ""
     for err in chain:
         if is_timeout(err):
             return (
-                f"The LLM at {url} did not answer within {settings.llm_timeout_s:g} s: "
+                f"The LLM at {url} did not answer within {settings.llm_timeout_s:g} s{tries}: "
                 "start it or change ASSISTANT_LLM_BASE_URL (or raise ASSISTANT_LLM_TIMEOUT_S)."
             )
     for err in chain:
@@ -758,7 +760,7 @@ def describe_llm_error(exc: BaseException, settings: Settings) -> str:
             )
     for err in chain:
         if is_connection_error(err):
-            return f"The LLM at {url} could not be reached: start it or change ASSISTANT_LLM_BASE_URL."
+            return f"The LLM at {url} could not be reached{tries}: start it or change ASSISTANT_LLM_BASE_URL."
     status = next((code for err in chain if (code := _status_code(err)) is not None), None)
     if status in (401, 403):
         return f"The LLM at {url} refused the API key: put a valid key in ${settings.llm_api_key_env}."

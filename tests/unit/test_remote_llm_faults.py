@@ -113,7 +113,7 @@ def test_refused_connection(remote) -> None:
 
 def test_refused_connection_with_retries_stays_bounded(remote) -> None:
     a = remote(f"http://127.0.0.1:{unused_port()}/v1", llm_max_retries=2)
-    fails_with(a, "could not be reached", 10)
+    fails_with(a, r"could not be reached \(tried 3 times\): start it", 10)
 
 
 def test_a_server_that_never_answers_times_out(remote, server: FaultServer) -> None:
