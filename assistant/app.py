@@ -92,7 +92,11 @@ class Assistant:
     @property
     def answer_chain(self) -> AnswerChain:
         if self._answer_chain is None:
-            language = Language(self.settings.spacy_model, QuestionLexicon.load(extra=self.settings.questions_file))
+            language = Language(
+                self.settings.spacy_model,
+                QuestionLexicon.load(extra=self.settings.questions_file),
+                max_label_words=self.settings.speaker_label_words,
+            )
             self._answer_chain = AnswerChain(
                 self.settings, self.retriever, self.llm, self.prompts, self.analyzer, self.count_tokens, language
             )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import calendar
 import itertools
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 
 from assistant.chunking import split_sentences
@@ -277,7 +277,9 @@ class CitationChecker:
             if name in given:
                 # 'Kim Jong Un' from the question is there when the chunk says 'Kim'
                 full = next((g for g in _name_runs(question) if name in g), {name})
-                if not any(self.analyzer.term_set(w) <= around for w in full):
+                if not any(self.analyzer.term_set(w) <= around for w in full) and not self._refers_back(
+                    quote, context, full
+                ):
                     return 0.0
             elif not terms <= core:
                 return 0.0
@@ -319,6 +321,14 @@ class CitationChecker:
         a = spans[max(0, first - self.name_window)].start
         b = spans[min(len(spans) - 1, last + self.name_window)].end
         return context[min(a, at) : max(b, at + len(quote))]
+
+    def _refers_back(self, quote: str, context: str, names: Iterable[str]) -> bool:
+        """Whether the quote is about a thing its chunk named earlier ('the reservoir' after 'the reservoir of
+        the Tolvek Dam'), so a name the question gives need not stand beside it (needs the parse)."""
+        if self.language is None:
+            return False
+        before = text_before(context, quote, limit=len(context))
+        return any(self.language.refers_back(quote, before, name) for name in names)
 
     def _same_speakers(self, sentence: str, quote: str, context: str) -> bool:
         """Whether the sentence names the speakers and agents of its quote, read in its chunk (`context`)."""

@@ -114,7 +114,8 @@ class EvidenceSelector:
         A sentence scores by its IDF-weighted word overlap with the question, averaged with its embedding
         similarity to the question when `similarity` is given (it catches paraphrases). A sentence that holds
         the kind of thing asked for (a name for 'who', a date for 'when': `answers`) scores a little
-        more, and so does one of the year the question names (`in_time`). `focus`, when given, is the part of
+        more, and so does one of the year the question names (`in_time`); when it names one, sentences of other years
+        come only after every sentence of that year. `focus`, when given, is the part of
         the question that matters most (a compound part without the words it borrowed to be retrieved): a
         sentence's word overlap is the better of its overlap with the question and with the focus.
         `answers` tells whether a sentence holds what is asked (no bonus without it). With `recent` > 0 (a
@@ -124,10 +125,11 @@ class EvidenceSelector:
         holds = answers or (lambda sentence: False)
         dates = sorted({c.published for c in chunks if c.published})
         newness = {d: (i + 1) / len(dates) for i, d in enumerate(dates)}
-        q_terms = self.analyzer.term_set(question)
-        focus_terms = self.analyzer.term_set(focus) if focus else set()
         asked_years = years(question)
-        scored: list[tuple[float, int, int, int]] = []  # score, chunk index, sentence index, rank
+        # the years asked about count through `in_time` (the article's date too), not as words to share
+        q_terms = self.analyzer.term_set(question) - asked_years
+        focus_terms = self.analyzer.term_set(focus) - asked_years if focus else set()
+        scored: list[tuple[float, int, int, int]] = []  # score, chunk index, sentence index, of the year asked
         spans_by_chunk = [split_sentences(c.text) for c in chunks]
         flat = [(ci, si, span) for ci, spans in enumerate(spans_by_chunk) for si, span in enumerate(spans)]
         sims = similarity([span.text for _, _, span in flat]) if similarity and flat else [0.0] * len(flat)
@@ -140,11 +142,13 @@ class EvidenceSelector:
                 score += self.kind_bonus
             if recent and chunks[ci].published:
                 score += recent * newness[chunks[ci].published]
-            if asked_years and in_time(chunks[ci], span.text, asked_years):
+            timely = not asked_years or in_time(chunks[ci], span.text, asked_years)
+            if asked_years and timely:
                 score += self.year_bonus
             if lexical > 0 or sim > 0.3:
-                scored.append((score - 0.01 * ci, ci, si, ci))
-        scored.sort(reverse=True)
+                scored.append((score - 0.01 * ci, ci, si, int(timely)))
+        # of the year asked about first: 'who was minister in 2023?' is not answered by a 2021 article
+        scored.sort(key=lambda s: (s[3], s[0], s[1], s[2]), reverse=True)
         chosen: dict[int, set[int]] = {}
         used_tokens = 0
         picked_scores: list[float] = []
@@ -164,7 +168,7 @@ class EvidenceSelector:
             used_tokens += cost
             picked_scores.append(score)
         passages: list[Passage] = []
-        for ci in sorted(chosen, key=lambda c: -max(s for s, cj, _, _ in scored if cj == c)):
+        for ci in sorted(chosen, key=lambda c: max((t, s) for s, cj, _, t in scored if cj == c), reverse=True):
             passages.extend(_runs(chunks[ci], spans_by_chunk[ci], sorted(chosen[ci])))
         strength = max((self.coverage(q_terms, p.text) for p in passages), default=0.0)
         return Evidence(passages, strength, picked_scores)

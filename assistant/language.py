@@ -120,6 +120,7 @@ class Question:
     name_of: str = ""  # the noun whose name is asked ('What is the name of the resort?': 'resort')
     changing: bool = False  # about a fact that changes (an office, a status, a plan, what will happen)
     event: bool = False  # asks what was done ('What did they agree?'), not what someone or something was
+    speech: bool = False  # the question's verb reports speech or thought ('Who warned that ...?')
 
     @property
     def asks_name(self) -> bool:
@@ -141,10 +142,13 @@ class Clause:
 class Language:
     """spaCy's English pipeline behind small questions: loaded on first use, results cached per text."""
 
-    def __init__(self, model: str, lexicon: QuestionLexicon, cache_size: int = 50_000) -> None:
+    def __init__(
+        self, model: str, lexicon: QuestionLexicon, cache_size: int = 50_000, max_label_words: int = 8
+    ) -> None:
         self.model = model
         self.lexicon = lexicon
         self.cache_size = cache_size
+        self.max_label_words = max_label_words  # longest speaker label of a transcript ('ANA LIND, REPORTER:')
         self._nlp: Any = None
         self._lock = threading.Lock()
         self._docs: OrderedDict[str, Any] = OrderedDict()
@@ -306,15 +310,25 @@ class Language:
             )
             or (present_tense and not name_of and bool(asked & (_VALUE_LABELS | {"PERSON", "ORG"})))
         )
+        # a verb of speech or thought, or one that takes a clause: 'Who cautioned that the port would close?'
+        # whose subject the question asks for ('What did the timetable add?' asks for no speaker)
+        speech = (
+            root is not None
+            and slot_verb == root.lemma_.lower()
+            and (root.lemma_.lower() in self.lexicon.speech_verbs or any(c.dep_ == "ccomp" for c in root.children))
+        )
         # 'What did they agree?' asks what was done; 'What was her title?' and 'How often was it expected to
-        # meet?' (a plan) do not
+        # meet?' (a plan) do not, nor does 'Who warned that it would close?' (what is said may be a forecast)
         event = (
             past
+            and not speech
             and root is not None
             and root.lemma_.lower() not in ("be", "have")
             and not any(c.dep_ == "xcomp" and any(g.tag_ == "TO" for g in c.children) for c in root.children)
         )
-        return Question(text, asked, words, named_mentions, slot_verb, present, years, past, name_of, changing, event)
+        return Question(
+            text, asked, words, named_mentions, slot_verb, present, years, past, name_of, changing, event, speech
+        )
 
     def split_question(self, question: str) -> list[str]:
         """'Who hosted X, and in which city did Y?' -> ['Who hosted X?', 'in which city did Y?'].
@@ -349,13 +363,28 @@ class Language:
     def leans_on_context(self, question: str) -> bool:
         """Whether a question points back into the conversation: a personal, possessive or demonstrative word
         ('his counterpart', 'that role', 'where was that?', 'what happened then?'), an opening conjunction
-        ('And who ...'), or no verb at all ('What about the ferry?')."""
+        ('And who ...'), no verb at all ('What about the ferry?'), or no name of its own ('Did anyone offer to
+        help?': about whatever the conversation was about)."""
         toks = [t for t in self.doc(question) if not (t.is_punct or t.is_space)]
         if not toks:
             return False
         if any(set(t.morph.get("PronType")) & {"Prs", "Dem"} for t in toks):
             return True
+        if not any(t.ent_type_ or t.pos_ == "PROPN" for t in toks):
+            return True
         return toks[0].pos_ == "CCONJ" or not any(t.pos_ in ("VERB", "AUX") for t in toks)
+
+    def without_pointed(self, text: str) -> str:
+        """The text without the noun phrases a demonstrative points with ('who holds that post now?' ->
+        'who holds now?'): their words name what the conversation or question already said."""
+        parsed = self.doc(text)
+        drop: set[int] = set()
+        for tok in parsed:
+            if tok.dep_ == "det" and "Dem" in tok.morph.get("PronType") and tok.head.pos_ == "NOUN":
+                drop |= {t.i for t in tok.head.subtree if t.i <= tok.head.i}
+        if not drop:
+            return text
+        return "".join(t.text_with_ws for t in parsed if t.i not in drop).strip()
 
     def names(self, text: str) -> list[str]:
         """The names in a text (entities other than dates, times and numbers, and proper nouns), in order."""
@@ -422,6 +451,9 @@ class Language:
         # only where the sentence has the question's verb: 'who will sit across from him?' is answered by
         # 'talks arranged for Jeong, along with Kim, ...' as well
         slot = question.slot_verb and question.slot_verb != "be" and self._has_verb(sentence, question.slot_verb)
+        if not slot and question.speech and question.slot_verb:
+            # 'Who warned that ...?' is answered by whoever the sentence says spoke: '"...," she told the paper.'
+            slot = any(c.speech for c in self.clauses(sentence))
         if slot:
             agents = self._agent_words(sentence)
             fits = [m for m in fits if _words(m.text) & agents]
@@ -472,6 +504,25 @@ class Language:
                     return True
         return False
 
+    def refers_back(self, quote: str, before: str, name: str) -> bool:
+        """Whether a definite noun of the quote ('the reservoir', 'the dam's') names what an earlier sentence
+        of its text ties to `name` ('the reservoir of the Tolvek Dam'): the quote is about that named thing."""
+        definite = {
+            t.lemma_.lower()
+            for t in self.doc(quote)
+            if t.pos_ == "NOUN" and any(c.dep_ == "det" and "Def" in c.morph.get("Definite") for c in t.children)
+        }
+        if not definite or not before.strip():
+            return False
+        wanted = _words(name)
+        for span in self.sentences(before):
+            if not wanted <= _words(span.text):
+                continue
+            nouns = {t.lemma_.lower() for t in self.doc(span.text) if t.pos_ == "NOUN"}
+            if definite & nouns:
+                return True
+        return False
+
     # --- who says or does what ----------------------------------------------------------------------
 
     def clauses(self, text: str) -> list[Clause]:
@@ -485,7 +536,14 @@ class Language:
             if not subjects:
                 agents = [g for c in tok.children if c.dep_ == "agent" for g in c.children if g.dep_ == "pobj"]
                 subjects = agents
-            speech = tok.lemma_.lower() in self.lexicon.speech_verbs or any(c.dep_ == "ccomp" for c in tok.children)
+            # a verb of speech, or one with what was said ('she added that ...'), not one whose object is an
+            # amount ('each release added 60 cubic metres')
+            said = any(c.dep_ in ("ccomp", "parataxis") for c in tok.children)
+            thing = any(
+                c.dep_ == "dobj" and (c.pos_ == "NUM" or any(g.dep_ == "nummod" for g in c.children))
+                for c in tok.children
+            )
+            speech = said or (tok.lemma_.lower() in self.lexicon.speech_verbs and not thing)
             for subj in subjects:
                 out.append(_clause(tok.lemma_.lower(), subj, speech))
         # 'according to the ministry, ...'
@@ -511,6 +569,23 @@ class Language:
             elif clause.party:
                 out.append(clause.party)
         return out
+
+    def turn_speaker(self, paragraph: str) -> frozenset[str]:
+        """The speaker a transcript's paragraph opens with ('ANA LIND, REPORTER: The river ...' -> 'ana',
+        'lind', 'reporter'), or nothing: a short head before a colon that names a person and has no verb."""
+        head, colon, rest = paragraph.partition(":")
+        if not colon or not rest.strip() or not head.strip() or len(head.split()) > self.max_label_words:
+            return frozenset()
+        parsed = self.doc(head.strip().title())  # transcripts write the names in capitals
+        words = [t for t in parsed if not t.is_punct]
+        if not words or words[0].pos_ != "PROPN" or any(t.pos_ in ("VERB", "AUX") for t in parsed):
+            return frozenset()
+        # a person's name: tagged as one (the small model often calls a lone name an organisation), or two
+        # proper nouns in a row ('Ana Lind'); not a place ('GENEVA: talks resumed')
+        person = any(e.label_ in ("PERSON", "ORG") for e in parsed.ents)
+        if not person and not (len(words) > 1 and words[1].pos_ == "PROPN"):
+            return frozenset()
+        return _words(head)
 
     def last_named(self, text: str) -> frozenset[str]:
         """The last speaker, person or organisation named in a text (empty when none): whom 'he' points to."""
@@ -555,6 +630,10 @@ class Language:
             if party:
                 resolved.append((c, party))
         speakers = [party for c, party in resolved if c.speech]
+        # a transcript's turn: 'ANA LIND, REPORTER: ...' speaks every sentence of the paragraph it opens
+        label = self.turn_speaker(quote) or self.turn_speaker(before.rpartition("\n")[2] if "\n" in before else "")
+        if label:
+            speakers.append(label)
         if not speakers and after:
             speakers = self.speakers(after, f"{before} {quote}")
         if not speakers and before.strip():

@@ -92,11 +92,14 @@ class Planner:
         A later part borrows the names of the whole question it lacks ('what was he ...' gets the name). A
         part that points back ('who holds that role in 2025?', 'where did it meet?') also borrows the content
         words of the parts before it (no dates, numbers or question words), so it is searched as a question
-        about the same office or body, at its own date.
+        about the same office or body, at its own date; the words a demonstrative points with ('that post')
+        are left out, since what they point to is borrowed.
         """
         if i == 0:
             return parts[0]
-        part = parts[i]
+        points_back = self.language.leans_on_context(parts[i])
+        # 'who holds that post now?': the post is what the words borrowed below name
+        part = self.language.without_pointed(parts[i]) if points_back else parts[i]
         have = {w.lower() for w in self.language.content_words(part)} | {w.lower() for w in part.split()}
         extra: list[str] = []
         for name in self.language.names(question):
@@ -104,7 +107,7 @@ class Planner:
                 if word.lower() not in have:
                     have.add(word.lower())
                     extra.append(word)
-        if self.language.leans_on_context(part):
+        if points_back:
             for word in self.language.content_words(" ".join(parts[:i])):
                 if word.lower() not in have:
                     have.add(word.lower())

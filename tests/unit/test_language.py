@@ -46,6 +46,28 @@ def test_answers_by_the_kind_of_thing_asked(lang: Language, question: str, sente
     assert lang.answers(lang.question(question), sentence) is expected
 
 
+VARGA = "Lena Varga chairs the fishermen's cooperative. "
+SILT = '"If nothing changes, the harbour will silt up by winter," '
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence", "before", "expected"),
+    [
+        # a quote whose speaker is 'she', named in the sentence before, answers who warned or cautioned
+        ("Who cautioned last spring that the harbour would silt up?", SILT + "she told the Gazette.", VARGA, True),
+        ("Who warned that the harbour would silt up?", SILT + "she told the Gazette.", VARGA, True),
+        # what is said may be a forecast: it still answers who said it
+        ("Who warned that the harbour would silt up?", "The harbour will silt up, Lena Varga said.", "", True),
+        # 'she' with no one named before her is no answer
+        ("Who warned that the harbour would silt up?", SILT + "she told the Gazette.", "", False),
+    ],
+)
+def test_who_said_it_is_answered_by_the_speaker_of_the_sentence(
+    lang: Language, question: str, sentence: str, before: str, expected: bool
+) -> None:
+    assert lang.answers(lang.question(question), sentence, before) is expected
+
+
 def test_question_about_the_present_and_named_years(lang: Language) -> None:
     now = lang.question("How many ferries does the island run today?")
     assert now.present and not now.years
@@ -130,7 +152,10 @@ def test_the_questions_lexicon_can_be_extended(tmp_path: Path) -> None:
         ("Who holds that post in 2024?", True),
         ("What happened then?", True),
         ("What about the night ferry?", True),
-        ("Is there a timetable for the night ferry?", False),
+        # a question that names nothing is about whatever the conversation was about
+        ("Did anyone offer to help?", True),
+        ("Is there a timetable for the night ferry?", True),
+        ("Is there a timetable for the Orla night ferry?", False),
         ("When did the Orla bridge open?", False),
     ],
 )
@@ -181,3 +206,40 @@ def test_compound_questions_split_at_an_and_before_a_question_word(
     lang: Language, question: str, parts: list[str]
 ) -> None:
     assert lang.split_question(question) == parts
+
+
+def test_a_definite_noun_refers_back_to_the_thing_named_before(lang: Language) -> None:
+    before = (
+        "Orlan closed its side of the border after the lock of the Vessa Canal failed in March. "
+        "The shipping board called the closure regrettable. "
+    )
+    assert lang.refers_back("Engineers began repairing the lock on April 2.", before, "Vessa")
+    # no definite noun that the sentence naming Vessa has
+    assert not lang.refers_back("Engineers began repairing a bridge on April 2.", before, "Vessa")
+    assert not lang.refers_back("Engineers began repairing the bridge on April 2.", before, "Vessa")
+    # the name is not in the text before
+    assert not lang.refers_back("Engineers began repairing the lock on April 2.", before, "Tarn")
+
+
+def test_the_words_a_demonstrative_points_with_are_left_out(lang: Language) -> None:
+    assert lang.without_pointed("who holds that post now?") == "who holds now?"
+    assert lang.without_pointed("Who chaired this new board in 2024?") == "Who chaired in 2024?"
+    # 'his title' asks for the title; 'that' alone points at no noun
+    assert lang.without_pointed("And what is his title?") == "And what is his title?"
+    assert lang.without_pointed("What did that mean for the ferry?") == "What did that mean for the ferry?"
+
+
+def test_a_transcript_turn_names_the_speaker_of_its_paragraph(lang: Language) -> None:
+    assert lang.turn_speaker("ANA LIND, REPORTER: The ferry was late again.") == {"ana", "lind", "reporter"}
+    assert not lang.turn_speaker("Note: the ferry was late again.")
+    assert not lang.turn_speaker("GENEVA: The ferry was late again.")
+    assert not lang.turn_speaker("The board said this: the ferry was late again.")
+    before = "Good evening.\nANA LIND, REPORTER: I am at the pier. "
+    quote = "It takes the ferry an hour to reach the island."
+    assert lang.consistent("The reporter said it takes the ferry an hour to reach the island.", quote, before)
+    assert not lang.consistent("The mayor said it takes the ferry an hour to reach the island.", quote, before)
+
+
+def test_a_verb_whose_object_is_an_amount_reports_no_speech(lang: Language) -> None:
+    assert [c.speech for c in lang.clauses("Each release added 60 cubic metres of water.")] == [False]
+    assert next(c.speech for c in lang.clauses("She added that the pier would close.")) is True
