@@ -214,3 +214,23 @@ def test_identical_chunks_in_one_document_get_distinct_ids(count_tokens: Count) 
 def test_empty_text_has_no_chunks(count_tokens: Count) -> None:
     assert chunk_text("", "empty.txt", count_tokens) == []
     assert chunk_text(" \n\n ", "empty.txt", count_tokens) == []
+
+
+def test_splitting_a_long_document_takes_linear_time() -> None:
+    import time
+
+    text = "The ferry left Marrow Bay at noon. " * 8000  # 280 KB: looking back over the whole text took a minute
+    started = time.perf_counter()
+    spans = split_sentences(text)
+    assert len(spans) == 8000
+    assert time.perf_counter() - started < 3.0
+
+
+def test_a_word_longer_than_the_look_back_window_is_read_whole() -> None:
+    # 'y...yU.S.' is one long word, not the abbreviation 'U.S.': the sentence ends there
+    text = "Officials met in " + "y" * 100 + "U.S. Then they left. The U.S. envoy stayed."
+    assert [s.text for s in split_sentences(text)] == [
+        "Officials met in " + "y" * 100 + "U.S.",
+        "Then they left.",
+        "The U.S. envoy stayed.",
+    ]

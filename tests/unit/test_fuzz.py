@@ -67,7 +67,9 @@ def file_names(draw: st.DrawFn) -> str:
 
 @st.composite
 def bad_contents(draw: st.DrawFn) -> bytes:
-    kind = draw(st.sampled_from(["bytes", "encoded", "huge line", "empty", "html", "pdf-ish", "binary text"]))
+    kind = draw(
+        st.sampled_from(["bytes", "encoded", "huge line", "many sentences", "empty", "html", "pdf-ish", "binary text"])
+    )
     if kind == "bytes":
         return draw(st.binary(max_size=4000))
     if kind == "encoded":
@@ -76,6 +78,9 @@ def bad_contents(draw: st.DrawFn) -> bytes:
     if kind == "huge line":
         word = draw(st.text(_NAME_CHARS, min_size=1, max_size=8))
         return ((word + " ") * (120_000 // (len(word) + 1) + 1)).encode("utf-8", errors="replace")
+    if kind == "many sentences":  # ~250 KB of short sentences (splitting them was quadratic)
+        sentence = draw(st.sampled_from(["The pier opened. ", "It rained! ", "Mr. Vell spoke. ", "U.S. ships came. "]))
+        return (sentence * (250_000 // len(sentence))).encode()
     if kind == "empty":
         return draw(st.sampled_from([b"", b" ", b"\n\n\n", b"\t \r\n", "\ufeff".encode()]))
     if kind == "html":
