@@ -26,7 +26,7 @@ from assistant.quarantine import METADATA_KEY, Flagged, chunk_flags, quarantined
 from assistant.retrieval import Passage
 
 # no example database: nothing is written into the checkout; a failure prints the example to reproduce it
-READING = settings(max_examples=80, deadline=5000, database=None, suppress_health_check=[HealthCheck.too_slow])
+READING = settings(max_examples=80, deadline=15000, database=None, suppress_health_check=[HealthCheck.too_slow])
 CHECKING = settings(max_examples=200, deadline=2000, database=None, suppress_health_check=[HealthCheck.too_slow])
 INGESTING = settings(
     max_examples=20,
