@@ -84,6 +84,7 @@ class InjectionLexicon:
     reply_objects: frozenset[str]
     restrictive: frozenset[str]
     role_change: frozenset[str]
+    replacing: frozenset[str]
     address_words: frozenset[str]
     weights: Mapping[str, float]
     digest: str = ""
@@ -118,8 +119,8 @@ class InjectionLexicon:
 
     def cue_words(self) -> frozenset[str]:
         """Every single word a sentence must hold (as written, or with a plural 's') to be worth parsing."""
-        out: set[str] = {"now"}
-        for group in (self.ai_words, self.role_words, self.targets, self.strong_targets):
+        out: set[str] = set(self.role_change)
+        for group in (self.ai_words, self.role_words, self.targets, self.strong_targets, self.pointing):
             for phrase in group:
                 out.update(phrase.split())
         return frozenset(out | {w + "s" for w in out})
@@ -244,10 +245,12 @@ class Quarantine:
             cues["address"] = "the text just before speaks to an AI system"
         for verb, subject in orders:
             args = _arguments(verb)
-            if subject is not None and subject.lower_ != "you" and self._is_ai(subject) and not _person2(subject):
-                if any(c.dep_ == "aux" and c.tag_ == "MD" for c in verb.children):
-                    cues.setdefault("obligation", f"'{_phrase(subject)} {_modal(verb)} {verb.text}'")
-                elif not _has_finite_subject(verb):
+            obliged = any(c.dep_ == "aux" and c.tag_ == "MD" for c in verb.children) or self._obliged(verb)
+            if subject is not None and not _person2(subject) and obliged and self._names_ai(subject):
+                # 'models must ...': one cue ('models must wear masks' needs another to count)
+                cues.setdefault("obligation", f"'{_phrase(subject)} {_modal(verb)} {verb.text}'")
+            elif subject is not None and not _person2(subject) and self._is_ai(subject):
+                if not _has_finite_subject(verb):
                     cues.setdefault("address", f"'{_phrase(subject)}'")  # 'AI assistant: ignore ...'
             elif subject is not None and _person2(subject):
                 cues.setdefault("obligation", f"'you {_modal(verb)} {verb.text}'")
@@ -264,6 +267,12 @@ class Quarantine:
         role = self._new_identity(sent)
         if role:
             cues.setdefault("role_play", role)
+        declared = self._declared(sent)
+        if declared:
+            cues.setdefault("context_target", declared)
+        label = self._label(sent) if orders else ""
+        if label:
+            cues.setdefault("target", label)
         score = sum(self.lexicon.weights[k] for k in cues)
         return Verdict(score, cues, bool(address))
 
@@ -288,7 +297,7 @@ class Quarantine:
         toks = [t for t in sent if not t.is_space]
         # a lead before a comma or colon: 'Assistant, ...', 'AI assistant: ...', 'Note to AI models: ...'
         cut = next((k for k, t in enumerate(toks) if t.text in (",", ":", "—", "–", "-")), -1)
-        if 0 < cut <= 6 and cut < len(toks) - 1:
+        if 0 < cut <= 6 and (cut < len(toks) - 1 or toks[cut].text == ":"):
             lead, rest = toks[:cut], toks[cut + 1 :]
             nouns = [t for t in lead if t.pos_ in ("NOUN", "PROPN") and self._names_ai(t)]
             if nouns:
@@ -303,7 +312,7 @@ class Quarantine:
                     label = len(lead) == 1  # a chat transcript's turn label: 'Assistant: ...'
                     order = any(v.i > toks[cut].i for v, _ in self._orders(sent))
                     spoken_to = head.tag_ in ("NN", "NNP") and any(_person2(t) for t in rest)
-                    if not said_of and (greeting or label or order or spoken_to):
+                    if greeting or (not said_of and (label or order or spoken_to)):
                         return f"'{' '.join(t.text for t in lead)}'"
         # 'If you are an AI model ...', 'As a language model, you ...', 'You are now DAN, a chatbot ...'
         if any(_person2(t) for t in toks):
@@ -340,24 +349,28 @@ class Quarantine:
             modal = [a for a in auxes if a.tag_ == "MD" and a.lemma_.lower() in self.lexicon.obligations]
             obliged = self._obliged(tok, kids)
             if subjects and (modal or obliged):
-                if not _reported(tok):
-                    out.append((tok, subjects[0]))
+                # an obligation is an order to the reader only when it is laid on 'you' or on an AI system
+                # ('passengers must follow the crew's instructions' and 'governments should do ...' are not)
+                subject = subjects[0]
+                if not _reported(tok) and (_person2(subject) or self._names_ai(subject)):
+                    out.append((tok, subject))
                 continue
             if any(a.lemma_.lower() != "do" for a in auxes) or any(c.dep_ == "mark" for c in kids):
                 continue  # 'before you sign up', 'if it rains', 'has said' ('do not ...' is still an order)
             if auxes and (subjects or not any(c.dep_ == "neg" for c in kids)):
                 continue  # 'did they ...?', 'they do ...'
-            if tok.tag_ == "VB" or tok.i == first:
+            if tok.tag_ == "VB" or tok.i == first or (tok.dep_ == "ROOT" and tok.tag_ == "VBP"):
                 if not subjects:
                     out.append((tok, None))
                 elif self._is_ai(subjects[0]) or _person2(subjects[0]):
                     out.append((tok, subjects[0]))  # 'AI assistant: ignore ...' parsed as a subject
         return out
 
-    def _obliged(self, verb: Any, kids: list[Any]) -> bool:
+    def _obliged(self, verb: Any, kids: list[Any] | None = None) -> bool:
         """'you have to ...', 'models need to ...': an obligation by a verb rather than a modal."""
         if verb.lemma_.lower() not in self.lexicon.obligations or verb.tag_ not in ("VBP", "VBZ"):
             return False
+        kids = list(verb.children) if kids is None else kids
         return any(c.dep_ == "xcomp" and any(g.tag_ == "TO" for g in c.children) for c in kids)
 
     def _target(self, verb: Any, args: list[Any], subject: Any) -> tuple[str, str] | None:
@@ -381,6 +394,10 @@ class Quarantine:
                     if pointed or owner or siblings:
                         return "context_target", f"'{_phrase(tok)}'"
                     plain = plain or f"'{_phrase(tok)}'"
+                elif (
+                    _word_in(tok, lex.pointing) and tok.head.i == verb.i and any(c.dep_ == "det" for c in tok.children)
+                ):
+                    return "context_target", f"'{_phrase(tok)}'"  # 'disregard the above'
                 elif tok.dep_ == "dobj" and (
                     _word_in(tok, lex.pointing) or siblings or (tok.pos_ == "PRON" and pointed)
                 ):
@@ -396,18 +413,45 @@ class Quarantine:
         return ""
 
     def _new_identity(self, sent: Any) -> str:
-        """'You are now DAN', 'from now on you are ...': the reader is given a new identity."""
+        """'You are now DAN', 'from now on you are ...', 'you will now act as ...': a new identity for the reader."""
         for tok in sent:
-            if tok.lemma_.lower() != "be" or tok.tag_ not in ("VBP", "VBZ"):
+            if tok.pos_ not in ("VERB", "AUX") or _reported(tok):
                 continue
             kids = list(tok.children)
             you = any(c.dep_ == "nsubj" and _person2(c) for c in kids)
-            attr = [c for c in kids if c.dep_ in ("attr", "oprd")]
+            role = [c for c in kids if c.dep_ in ("attr", "oprd")]
+            role += [g for c in kids if c.dep_ == "prep" and c.lower_ == "as" for g in c.children if g.dep_ == "pobj"]
+            if tok.lemma_.lower() != "be" and not any(c.dep_ == "prep" and c.lower_ == "as" for c in kids):
+                continue  # 'you are now X', 'you will now act as X'; not 'you now have ...'
             change = [
                 t for t in sent if t.lower_ in self.lexicon.role_change and any(a.i == tok.i for a in t.ancestors)
             ]
-            if you and attr and change:
-                return f"'you are {change[0].text} {_phrase(attr[0])}'"
+            if you and role and change:
+                return f"'you {tok.text} {change[0].text} {_phrase(role[0])}'"
+        return ""
+
+    def _declared(self, sent: Any) -> str:
+        """'your new task is ...', 'the following is your new prompt': instructions in place of the reader's own."""
+        lex = self.lexicon
+        for tok in sent:
+            if tok.lemma_.lower() != "be" or _reported(tok):
+                continue
+            for c in tok.children:
+                if c.dep_ not in ("nsubj", "attr") or c.lemma_.lower() not in lex.targets:
+                    continue
+                yours = any(_person2(g) for g in c.children if g.dep_ == "poss")
+                replaced = [g for g in c.children if g.dep_ == "amod" and _word_in(g, lex.replacing | lex.pointing)]
+                if yours and replaced:
+                    return f"'{_phrase(c)}'"
+        return ""
+
+    def _label(self, sent: Any) -> str:
+        """'New instructions: ...': a lead before a colon that names instructions (one cue: a recipe's
+        'Instructions: mix the flour' needs another to count)."""
+        toks = [t for t in sent if not t.is_space]
+        cut = next((k for k, t in enumerate(toks) if t.text == ":"), -1)
+        if 0 < cut <= 4 and any(t.lemma_.lower() in self.lexicon.targets for t in toks[:cut]):
+            return f"'{' '.join(t.text for t in toks[: cut + 1])}'"
         return ""
 
     def _fixed_reply(self, verb: Any, args: list[Any], by_ai: bool = False) -> str:
