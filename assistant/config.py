@@ -124,6 +124,12 @@ class Settings(BaseSettings):
         description="Web-page text in a font this small or smaller (CSS px; pt, em, rem and % converted at 16 px "
         "to the em) counts as hidden text.",
     )
+    hidden_offscreen_px: float = Field(
+        1000.0,
+        gt=0,
+        description="Web-page text moved this far off the page or further (a negative left, top, right, text-indent "
+        "or margin of this many CSS px; pt, em and rem converted) counts as hidden text.",
+    )
     hidden_min_words: int = Field(
         2,
         ge=1,

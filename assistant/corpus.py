@@ -18,7 +18,7 @@ import yaml
 
 from assistant.boilerplate import ChromeDetector
 from assistant.dates import DateFinder, DateFindings
-from assistant.formats import Extracted, FormatError, extract
+from assistant.formats import Extracted, FormatError, HiddenRules, extract
 from assistant.lexicon import DocumentCues, OutletTable
 from assistant.lines import is_prose, normalised
 from assistant.metadata import FIELDS, DocumentMetadata, FieldValue, MetadataReader, iso_to_int, user_value
@@ -199,19 +199,19 @@ class DocumentReader:
     """Reads files into Documents: format, chrome, dates and the other metadata (one per ingest run)."""
 
     def __init__(
-        self, cues: DocumentCues, outlets: OutletTable, max_bytes: int | None = None, hidden_font_px: float = 1.0
+        self, cues: DocumentCues, outlets: OutletTable, max_bytes: int | None = None, hidden: HiddenRules | None = None
     ) -> None:
         self.cues = cues
         self.chrome = ChromeDetector(cues)
         self.dates = DateFinder(cues)
         self.fields = MetadataReader(cues, outlets)
         self.max_bytes = max_bytes
-        self.hidden_font_px = hidden_font_px
+        self.hidden = hidden or HiddenRules()  # what counts as hidden text in a web page
 
     @property
     def version(self) -> str:
         """Changes when the lexicons the reader judges with change (a record read with others is stale)."""
-        data = repr((self.cues, sorted(self.fields.outlets.by_alias.items()), self.hidden_font_px))
+        data = repr((self.cues, sorted(self.fields.outlets.by_alias.items()), self.hidden))
         return hashlib.sha256(data.encode()).hexdigest()[:16]
 
     @classmethod
@@ -232,7 +232,7 @@ class DocumentReader:
         if self.max_bytes is not None and size > self.max_bytes:
             raise DocumentError(f"{name}: {size / 1e6:.1f} MB is over the {self.max_bytes / 1e6:g} MB limit per file")
         try:
-            extracted = extract(path.read_bytes(), path.suffix, self.hidden_font_px)
+            extracted = extract(path.read_bytes(), path.suffix, self.hidden)
         except FormatError as exc:
             raise DocumentError(f"{name}: {exc}") from exc
         lines = tuple(extracted.text.split("\n"))

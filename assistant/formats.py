@@ -49,6 +49,15 @@ class Hint:
 
 
 @dataclass(frozen=True)
+class HiddenRules:
+    """What counts as hidden text in a page: a font this small or smaller, a box moved this far off the page
+    (CSS px; pt, em, rem and % converted at 16 px to the em)."""
+
+    font_px: float = 1.0
+    offscreen_px: float = 1000.0
+
+
+@dataclass(frozen=True)
 class Hidden:
     """Text a web page hides from its readers (an HTML comment, display:none, a zero-size font), and how."""
 
@@ -98,23 +107,23 @@ def decode(data: bytes) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def extract(data: bytes, suffix: str, hidden_font_px: float = 1.0) -> Extracted:
-    """Read a file's bytes as the kind its content shows (text in a font of `hidden_font_px` or less is hidden)."""
+def extract(data: bytes, suffix: str, hidden: HiddenRules | None = None) -> Extracted:
+    """Read a file's bytes as the kind its content shows (`hidden`: what counts as hidden text in a page)."""
     kind = sniff(data, suffix.lower())
     if kind == "pdf":
         return read_pdf(data)
     text = decode(data)
     if kind == "html":
-        return read_html(text, hidden_font_px)
+        return read_html(text, hidden)
     if kind == "markdown":
-        return read_markdown(text, hidden_font_px)
+        return read_markdown(text, hidden)
     return Extracted("text", text)
 
 
 # --- HTML ------------------------------------------------------------------------------------------
 
 
-def read_html(html: str, hidden_font_px: float = 1.0) -> Extracted:
+def read_html(html: str, hidden: HiddenRules | None = None) -> Extracted:
     """Main text and metadata of a web page (trafilatura), its publication date from the markup (htmldate)."""
     import htmldate
     import trafilatura
@@ -151,7 +160,7 @@ def read_html(html: str, hidden_font_px: float = 1.0) -> Extracted:
     footer = _footer_text(soup)
     if footer:
         hints["footer"] = Hint(footer, "web page footer", 0.5)
-    return Extracted("html", text, hints, tuple(notes), hidden_parts(soup, hidden_font_px))
+    return Extracted("html", text, hints, tuple(notes), hidden_parts(soup, hidden))
 
 
 def visible_text(html: str) -> str:
@@ -192,18 +201,29 @@ _HIDING_STYLES = (
     (re.compile(r"(?<![\w-])opacity\s*:\s*0*(?:\.0*)?\s*(?:;|$|!)", re.I), "opacity:0"),
 )
 _FONT_SIZE = re.compile(r"(?<![\w-])font-size\s*:\s*(\d*\.?\d+)\s*(px|pt|em|rem|%)?", re.I)
+_OFFSCREEN = re.compile(
+    r"(?<![\w-])(left|top|right|text-indent|margin-left|margin-top)\s*:\s*-(\d*\.?\d+)\s*(px|pt|em|rem)?", re.I
+)
 _PX_PER = {"px": 1.0, "pt": 4 / 3, "em": 16.0, "rem": 16.0, "%": 0.16, "": 1.0}
 _NOT_TEXT = frozenset(["script", "style", "noscript", "template", "head", "title", "meta", "link"])
+_CSS_RULE = re.compile(r"([^{}@;]+)\{([^{}]*)\}")
+_CSS_COMMENT = re.compile(r"/\*.*?\*/", re.S)
+# an @media / @supports block: its rules hide only sometimes (when printing, on a narrow screen)
+_CSS_AT_BLOCK = re.compile(r"@[^{};]*\{(?:[^{}]*\{[^{}]*\})*[^{}]*\}")
+_SIMPLE_SELECTOR = re.compile(r"^[a-z0-9]*([.#])([\w-]+)$", re.I)
 
 
-def hidden_parts(soup: BeautifulSoup, font_px: float = 1.0) -> tuple[Hidden, ...]:
+def hidden_parts(soup: BeautifulSoup, rules: HiddenRules | None = None) -> tuple[Hidden, ...]:
     """The text a page hides from its readers: HTML comments, and elements hidden by an attribute (`hidden`,
-    aria-hidden) or an inline style (display:none, visibility:hidden, opacity:0, a font of `font_px` or less).
+    aria-hidden), an inline style or a page stylesheet's rule for their class or id (display:none,
+    visibility:hidden, opacity:0, a tiny font, a box moved off the page; see `HiddenRules`).
 
     An element or comment inside a hidden element is not reported again.
     """
     from bs4 import Comment, Tag
 
+    rules = rules or HiddenRules()
+    sheet = _stylesheet(soup, rules)
     out: list[Hidden] = []
     stack: list[Any] = [soup]
     while stack:
@@ -215,7 +235,7 @@ def hidden_parts(soup: BeautifulSoup, font_px: float = 1.0) -> tuple[Hidden, ...
             continue
         if not isinstance(node, Tag) or node.name in _NOT_TEXT:
             continue
-        reason = _hides(node, font_px)
+        reason = _hides(node, rules, sheet)
         if reason:
             text = " ".join(node.get_text(" ").split())
             if text:
@@ -225,22 +245,51 @@ def hidden_parts(soup: BeautifulSoup, font_px: float = 1.0) -> tuple[Hidden, ...
     return tuple(out)
 
 
-def _hides(el: object, font_px: float) -> str:
+def _hides(el: Any, rules: HiddenRules, sheet: dict[tuple[str, str], str]) -> str:
     """Why an element is hidden ('' when it is not)."""
-    attrs = getattr(el, "attrs", {}) or {}
+    attrs = el.attrs or {}
     if "hidden" in attrs:
         return "the hidden attribute"
     if str(attrs.get("aria-hidden", "")).strip().lower() == "true":
         return "aria-hidden"
-    style = str(attrs.get("style", "") or "")
+    inline = _style_hides(str(attrs.get("style", "") or ""), rules)
+    if inline:
+        return inline
+    classes = attrs.get("class") or []
+    for key in [("#", str(attrs.get("id", ""))), *((".", str(c)) for c in classes)]:
+        if key in sheet:
+            return f"{sheet[key]}, by the page's rule for {key[0]}{key[1]}"
+    return ""
+
+
+def _style_hides(style: str, rules: HiddenRules) -> str:
+    """How a CSS declaration block hides what it styles ('' when it does not)."""
     for pattern, what in _HIDING_STYLES:
         if pattern.search(style):
             return what
     for m in _FONT_SIZE.finditer(style):
-        size = float(m.group(1)) * _PX_PER[(m.group(2) or "").lower()]
-        if size <= font_px:
+        if float(m.group(1)) * _PX_PER[(m.group(2) or "").lower()] <= rules.font_px:
             return f"font-size {m.group(1)}{m.group(2) or ''}"
+    for m in _OFFSCREEN.finditer(style):
+        if float(m.group(2)) * _PX_PER[(m.group(3) or "").lower()] >= rules.offscreen_px:
+            return f"moved off the page ({m.group(1)}: -{m.group(2)}{m.group(3) or ''})"
     return ""
+
+
+def _stylesheet(soup: BeautifulSoup, rules: HiddenRules) -> dict[tuple[str, str], str]:
+    """The classes ('.', name) and ids ('#', name) that the page's <style> rules hide, and how."""
+    out: dict[tuple[str, str], str] = {}
+    for tag in soup.find_all("style"):
+        css = _CSS_AT_BLOCK.sub(" ", _CSS_COMMENT.sub(" ", tag.get_text()))
+        for m in _CSS_RULE.finditer(css):
+            how = _style_hides(m.group(2), rules)
+            if not how:
+                continue
+            for selector in m.group(1).split(","):
+                simple = _SIMPLE_SELECTOR.match(selector.strip())
+                if simple:
+                    out.setdefault((simple.group(1), simple.group(2)), how)
+    return out
 
 
 def _site_from_title_tag(soup: BeautifulSoup, headline: str) -> str:
@@ -267,7 +316,7 @@ def _footer_text(soup: BeautifulSoup) -> str:
 # --- Markdown ----------------------------------------------------------------------------------------
 
 
-def read_markdown(text: str, hidden_font_px: float = 1.0) -> Extracted:
+def read_markdown(text: str, hidden: HiddenRules | None = None) -> Extracted:
     """Markdown rendered (markdown-it) and reduced to its text, one block per line; the first heading is the title."""
     from markdown_it import MarkdownIt
 
@@ -279,8 +328,8 @@ def read_markdown(text: str, hidden_font_px: float = 1.0) -> Extracted:
         hints["title"] = Hint(heading.group(1).strip(), "first Markdown heading", 0.9)
     from bs4 import BeautifulSoup
 
-    hidden = hidden_parts(BeautifulSoup(rendered, "html.parser"), hidden_font_px) if "<" in text else ()
-    return Extracted("markdown", body, hints, (), hidden)
+    parts = hidden_parts(BeautifulSoup(rendered, "html.parser"), hidden) if "<" in text else ()
+    return Extracted("markdown", body, hints, (), parts)
 
 
 # --- PDF -----------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from tqdm import tqdm
 from assistant.chunking import Chunk, chunk_text
 from assistant.config import Settings
 from assistant.corpus import SIDECAR_SUFFIX, Document, DocumentError, DocumentReader, Parsed
+from assistant.formats import HiddenRules
 from assistant.lexicon import DocumentCues, OutletTable
 from assistant.library import DocumentRecord
 from assistant.lines import normalised
@@ -406,7 +407,8 @@ def make_reader(settings: Settings) -> DocumentReader:
     """The document reader with the lexicons the settings name."""
     cues = DocumentCues.load(settings.document_cues_file) if settings.document_cues_file else DocumentCues.load()
     outlets = OutletTable.load(settings.outlets_file)
-    return DocumentReader(cues, outlets, int(settings.max_file_mb * 1e6), settings.hidden_font_px)
+    hidden = HiddenRules(settings.hidden_font_px, settings.hidden_offscreen_px)
+    return DocumentReader(cues, outlets, int(settings.max_file_mb * 1e6), hidden)
 
 
 def _lines_of(paragraphs: list[tuple[int, str]]) -> list[str]:
