@@ -11,6 +11,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from assistant.config import Settings
 from assistant.llm import LLMUnavailableError, describe_llm_error
 from assistant.prompts import Prompts
+from assistant.quarantine import masked
 from assistant.retrieval import Passage
 from assistant.turn import Turn
 
@@ -75,7 +76,7 @@ class Generator:
                     n=i + 1,
                     outlet=p.outlet or "unknown outlet",
                     published=p.published or "undated",
-                    text=" ".join(p.text.split()),
+                    text=" ".join(masked(p).text.split()),  # quarantined text never reaches the model
                 )
                 for i, p in enumerate(kept)
             )
