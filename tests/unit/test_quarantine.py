@@ -433,6 +433,24 @@ def test_with_quarantine_off_nothing_is_flagged(
     assert all(r.quarantined == [] for r in a.documents())
 
 
+def test_turning_the_quarantine_off_and_on_relabels_chunks_without_embedding_them_again(
+    tmp_path: Path, poisoned: Path
+) -> None:
+    def ingest(**more: object) -> tuple[int, int, list[str]]:
+        with Assistant.from_settings(_settings(tmp_path, **more)) as a:
+            report = a.ingest([poisoned], progress=False)
+            flagged = sorted(r.source for r in a.documents() if r.quarantined)
+            masked_now = [p for p in a.retriever.search("Harbour Line ferry sank", 4) if p.withheld]
+        assert bool(masked_now) == bool(flagged)
+        return report.added, report.updated, flagged
+
+    added, _, flagged = ingest()
+    assert added > 0 and flagged == ["harbour.txt", "page.html"]
+    assert ingest(quarantine=False)[::2] == (0, [])
+    added, updated, flagged = ingest()
+    assert (added, flagged) == (0, ["harbour.txt", "page.html"]) and updated > 0
+
+
 def test_a_model_repeating_the_planted_sentence_does_not_get_it_into_the_answer(tmp_path: Path, poisoned: Path) -> None:
     settings = _settings(tmp_path)
     with Assistant.from_settings(settings) as indexer:
