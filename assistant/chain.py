@@ -58,7 +58,7 @@ class AnswerChain:
             retriever,
             self.vectors,
             count_tokens,
-            self.answers,
+            self.grade,
             language.opens_on_reference,
         )
         self.generator = Generator(settings, llm, prompts, count_tokens)
@@ -69,6 +69,7 @@ class AnswerChain:
             clearly_better=settings.clearly_better_support,
             min_anchor=settings.min_anchor,
             name_window=settings.given_name_window,
+            quarantine_echo=settings.quarantine_echo,
         )
         self.verifier = Verifier(checker, self.answers)
         self.fallback = Fallback(
@@ -82,6 +83,15 @@ class AnswerChain:
         if not self.settings.check_asked_type:
             return True
         return self.language.answers(self.language.question(question), sentence, before)
+
+    def grade(self, question: str, sentence: str, before: str = "") -> float:
+        """How surely `sentence` holds what `question` asks: 0 not at all, 1 it holds it, 2 as the subject or
+        agent of the question's own verb ('Who led it?': 'it was led by Ana Lind')."""
+        if not self.answers(question, sentence, before):
+            return 0.0
+        if not self.settings.check_asked_type:
+            return 1.0
+        return 2.0 if self.language.fills_slot(self.language.question(question), sentence, before) else 1.0
 
     # --- the Runnable --------------------------------------------------------------------------
 

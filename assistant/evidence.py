@@ -106,7 +106,7 @@ class EvidenceSelector:
         count_tokens: Callable[[str], int],
         similarity: Callable[[list[str]], list[float]] | None = None,
         focus: str = "",
-        answers: Callable[[str], bool] | None = None,
+        answers: Callable[[str], float] | None = None,
         recent: float = 0.0,
     ) -> Evidence:
         """The best sentences (with a lead-in sentence where they start with a pronoun), grouped by chunk.
@@ -118,11 +118,12 @@ class EvidenceSelector:
         come only after every sentence of that year. `focus`, when given, is the part of
         the question that matters most (a compound part without the words it borrowed to be retrieved): a
         sentence's word overlap is the better of its overlap with the question and with the focus.
-        `answers` tells whether a sentence holds what is asked (no bonus without it). With `recent` > 0 (a
+        `answers` tells how surely a sentence holds what is asked (0: not, 1: it does, 2: as the subject of
+        the question's own verb; the bonus is that many times `kind_bonus`). With `recent` > 0 (a
         question about the present), a sentence gains up to `recent` by how new its document is among the
         chunks': the newest dated one gains all of it, undated ones nothing.
         """
-        holds = answers or (lambda sentence: False)
+        holds = answers or (lambda sentence: 0.0)
         dates = sorted({c.published for c in chunks if c.published})
         newness = {d: (i + 1) / len(dates) for i, d in enumerate(dates)}
         asked_years = years(question)
@@ -138,8 +139,7 @@ class EvidenceSelector:
             if focus_terms:
                 lexical = max(lexical, self.coverage(focus_terms, span.text))
             score = (lexical + max(sim, 0.0)) / 2 if similarity else lexical
-            if holds(span.text):
-                score += self.kind_bonus
+            score += self.kind_bonus * holds(span.text)
             if recent and chunks[ci].published:
                 score += recent * newness[chunks[ci].published]
             timely = not asked_years or in_time(chunks[ci], span.text, asked_years)

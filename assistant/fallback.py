@@ -106,7 +106,8 @@ class Fallback:
         q_terms = self.analyzer.term_set(question)
         also_terms = self.analyzer.term_set(also) if also else set()
         wanted = years(also or question)
-        best: tuple[float, int, int, int] | None = None
+        shape = self.language.question(also or question)
+        best: tuple[bool, float, int, int, int] | None = None
         for i, p in enumerate(passages):
             spans = split_sentences(p.text)
             sims = self.vectors.similarities(vector, [sp.text for sp in spans])
@@ -130,11 +131,14 @@ class Fallback:
                 if not self.analyzer.term_set(sp.text) - q_terms:
                     continue
                 score = (lexical + max(sim, 0.0)) / 2
-                if best is None or score > best[0]:
-                    best = (score, i, sp.start, sp.end)
+                # a sentence with the asked-for subject of the question's own verb first ('Who led it?': 'it
+                # is led by Ana Lind' before 'Ana Lind arrived in Geneva')
+                sure = self.settings.check_asked_type and self.language.fills_slot(shape, sp.text, before)
+                if best is None or (sure, score) > best[:2]:
+                    best = (sure, score, i, sp.start, sp.end)
         if best is None:
             return None
-        _, i, a, b = best
+        _, _, i, a, b = best
         return Citation.from_passage(1, passages[i], a, b)
 
     def extract(self, turn: Turn, least: float | None = None) -> CheckResult | None:

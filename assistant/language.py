@@ -450,18 +450,11 @@ class Language:
         fits = [m for m in new if _fits(m.label, question.asked)]
         # only where the sentence has the question's verb: 'who will sit across from him?' is answered by
         # 'talks arranged for Jeong, along with Kim, ...' as well
-        slot = question.slot_verb and question.slot_verb != "be" and self._has_verb(sentence, question.slot_verb)
-        if not slot and question.speech and question.slot_verb:
-            # 'Who warned that ...?' is answered by whoever the sentence says spoke: '"...," she told the paper.'
-            slot = any(c.speech for c in self.clauses(sentence))
-        if slot:
+        if self._has_slot(question, sentence):
             agents = self._agent_words(sentence)
             fits = [m for m in fits if _words(m.text) & agents]
-            if not fits and question.asks_name and before:
-                # '"...," she told the paper.' after a sentence naming her
-                speaker = self.unnamed_speaker(sentence, before)
-                if speaker and _words(speaker) - question.words:
-                    return True
+            if not fits and self._unnamed_fits(question, sentence, before):
+                return True
         if not fits:
             return False
         if question.name_of and not self._names(sentence, question.name_of, question.words):
@@ -474,6 +467,35 @@ class Language:
                 if given and not clause.party - question.words:
                     return False
         return True
+
+    def fills_slot(self, question: Question, sentence: str, before: str = "") -> bool:
+        """Whether the sentence has the question's verb with a subject or agent of the kind asked that the
+        question does not name ('Who led the delegation?': 'The delegation is led by Ana Lind'), or, for a
+        question about who said something, such a speaker: the surest kind of answer."""
+        if not question.asked or not self._has_slot(question, sentence):
+            return False
+        agents = self._agent_words(sentence)
+        for m in self.mentions(sentence):
+            words = _words(m.text)
+            if words - question.words and words & agents and _fits(m.label, question.asked):
+                return True
+        return self._unnamed_fits(question, sentence, before)
+
+    def _has_slot(self, question: Question, sentence: str) -> bool:
+        """Whether the sentence has the verb whose subject the question asks for ('Who will succeed Kim?':
+        'succeed'), or reports speech when that verb does ('Who warned that ...?' and '..., she told the paper')."""
+        if not question.slot_verb or question.slot_verb == "be":
+            return False
+        if self._has_verb(sentence, question.slot_verb):
+            return True
+        return question.speech and any(c.speech for c in self.clauses(sentence))
+
+    def _unnamed_fits(self, question: Question, sentence: str, before: str) -> bool:
+        """'"...," she told the paper.' after a sentence naming her answers 'who said ...?'."""
+        if not question.asks_name or not before:
+            return False
+        speaker = self.unnamed_speaker(sentence, before)
+        return bool(speaker and _words(speaker) - question.words)
 
     def _has_verb(self, sentence: str, lemma: str) -> bool:
         return any(t.lemma_.lower() == lemma and t.pos_ in ("VERB", "AUX") for t in self.doc(sentence))

@@ -56,14 +56,14 @@ class Searcher:
         retriever: HybridRetriever,
         vectors: SentenceVectors,
         count_tokens: Callable[[str], int],
-        answers: Callable[[str, str, str], bool],
+        answers: Callable[[str, str, str], float],
         leans_back: Callable[[str], bool] | None = None,
     ) -> None:
         self.settings = settings
         self.retriever = retriever
         self.vectors = vectors
         self.count_tokens = count_tokens
-        self.answers = answers  # (question, sentence) -> whether the sentence holds what is asked
+        self.answers = answers  # (question, sentence, before) -> how surely the sentence holds what is asked
         self.leans_back = leans_back  # whether a sentence opens on a word pointing back ('He said ...')
 
     def __call__(self, turn: Turn) -> None:

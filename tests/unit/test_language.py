@@ -243,3 +243,13 @@ def test_a_transcript_turn_names_the_speaker_of_its_paragraph(lang: Language) ->
 def test_a_verb_whose_object_is_an_amount_reports_no_speech(lang: Language) -> None:
     assert [c.speech for c in lang.clauses("Each release added 60 cubic metres of water.")] == [False]
     assert next(c.speech for c in lang.clauses("She added that the pier would close.")) is True
+
+
+def test_the_surest_answer_fills_the_slot_of_the_questions_verb(lang: Language) -> None:
+    q = lang.question("Who led the island's delegation at the harbour talks?")
+    led = "The island's delegation is led by Deputy Mayor Ana Lind."
+    near = "Ana Lind arrived at the harbour talks in Orla on Monday."
+    assert lang.answers(q, led) and lang.answers(q, near)
+    assert lang.fills_slot(q, led) and not lang.fills_slot(q, near)
+    # the question's own name in the slot is no answer
+    assert not lang.fills_slot(lang.question("Who did Ana Lind lead?"), led)
