@@ -108,14 +108,16 @@ class EvidenceSelector:
         focus: str = "",
         answers: Callable[[str], float] | None = None,
         recent: float = 0.0,
+        years_first: bool = False,
     ) -> Evidence:
         """The best sentences (with a lead-in sentence where they start with a pronoun), grouped by chunk.
 
         A sentence scores by its IDF-weighted word overlap with the question, averaged with its embedding
         similarity to the question when `similarity` is given (it catches paraphrases). A sentence that holds
         the kind of thing asked for (a name for 'who', a date for 'when': `answers`) scores a little
-        more, and so does one of the year the question names (`in_time`); when it names one, sentences of other years
-        come only after every sentence of that year. `focus`, when given, is the part of
+        more, and so does one of the year the question names (`in_time`); with `years_first` (a part of a
+        compound question, which asks about its own time) sentences of other years come only after every
+        sentence of that year. `focus`, when given, is the part of
         the question that matters most (a compound part without the words it borrowed to be retrieved): a
         sentence's word overlap is the better of its overlap with the question and with the focus.
         `answers` tells how surely a sentence holds what is asked (0: not, 1: it does, 2: as the subject of
@@ -127,9 +129,10 @@ class EvidenceSelector:
         dates = sorted({c.published for c in chunks if c.published})
         newness = {d: (i + 1) / len(dates) for i, d in enumerate(dates)}
         asked_years = years(question)
-        # the years asked about count through `in_time` (the article's date too), not as words to share
-        q_terms = self.analyzer.term_set(question) - asked_years
-        focus_terms = self.analyzer.term_set(focus) - asked_years if focus else set()
+        # in a part, the years asked about count through `in_time` (the article's date too), not as words
+        skip = asked_years if years_first else set()
+        q_terms = self.analyzer.term_set(question) - skip
+        focus_terms = self.analyzer.term_set(focus) - skip if focus else set()
         scored: list[tuple[float, int, int, int]] = []  # score, chunk index, sentence index, of the year asked
         spans_by_chunk = [split_sentences(c.text) for c in chunks]
         flat = [(ci, si, span) for ci, spans in enumerate(spans_by_chunk) for si, span in enumerate(spans)]
@@ -142,9 +145,10 @@ class EvidenceSelector:
             score += self.kind_bonus * holds(span.text)
             if recent and chunks[ci].published:
                 score += recent * newness[chunks[ci].published]
-            timely = not asked_years or in_time(chunks[ci], span.text, asked_years)
-            if asked_years and timely:
+            of_year = bool(asked_years) and in_time(chunks[ci], span.text, asked_years)
+            if of_year:
                 score += self.year_bonus
+            timely = of_year or not (years_first and asked_years)
             if lexical > 0 or sim > 0.3:
                 scored.append((score - 0.01 * ci, ci, si, int(timely)))
         # of the year asked about first: 'who was minister in 2023?' is not answered by a 2021 article

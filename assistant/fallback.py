@@ -103,9 +103,10 @@ class Fallback:
         """
         if least > 1:
             return None
-        q_terms = self.analyzer.term_set(question)
-        also_terms = self.analyzer.term_set(also) if also else set()
         wanted = years(also or question)
+        # the years asked about count through `in_time` (the article's date too), not as words to share
+        q_terms = self.analyzer.term_set(question) - years(question)
+        also_terms = self.analyzer.term_set(also) - wanted if also else set()
         shape = self.language.question(also or question)
         best: tuple[bool, float, int, int, int] | None = None
         for i, p in enumerate(passages):

@@ -109,6 +109,7 @@ class Searcher:
         max_sentences: int,
         focus: str = "",
         recent: float = 0.0,
+        years_first: bool = False,
     ) -> Evidence:
         return selector.select(
             query,
@@ -120,6 +121,7 @@ class Searcher:
             focus=focus if focus != query else "",
             answers=lambda sentence: self.answers(query, sentence, ""),
             recent=recent,
+            years_first=years_first,
         )
 
     def _compound(
@@ -139,7 +141,7 @@ class Searcher:
             vector = self.retriever.store.embeddings.embed_query(query)
             chunks = self.retriever.search(query, self.settings.top_k, filters, vector)
             chunks += self.of_years(query, vector, filters, chunks)
-            evidence = self.evidence(selector, query, chunks, vector, per_part, focus=parts[i])
+            evidence = self.evidence(selector, query, chunks, vector, per_part, focus=parts[i], years_first=True)
             chunk_lists.append(chunks)
             groups.append(evidence.passages)
             strengths.append(evidence.strength)
