@@ -20,7 +20,7 @@ from assistant.lexicon import DocumentCues, OutletTable
 from assistant.library import DocumentRecord
 from assistant.lines import normalised
 from assistant.quarantine import METADATA_KEY, Quarantine, chunk_flags
-from assistant.store import Store
+from assistant.store import ManifestError, Store
 from assistant.syndication import find_syndicated
 
 # Bump when cleaning or chunking changes in a way that changes chunk text: forces a rebuild.
@@ -40,6 +40,7 @@ class IngestReport:
     documents_removed: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     rebuilt: bool = False
+    damaged_manifest: str = ""  # why the manifest could not be read (the index was then rebuilt)
     total_chunks: int = 0
     seconds: float = 0.0
 
@@ -50,7 +51,9 @@ class IngestReport:
             + (f", {self.updated} re-labelled" if self.updated else "")
             + f"; {self.total_chunks} chunks in the index."
         ]
-        if self.rebuilt:
+        if self.damaged_manifest:
+            lines.append(f"{self.damaged_manifest} It was rebuilt from the documents' files.")
+        elif self.rebuilt:
             lines.append("The chunking or embedding settings changed: the index was rebuilt.")
         if self.documents_changed:
             lines.append("New or changed: " + ", ".join(self.documents_changed))
@@ -72,6 +75,7 @@ class IngestReport:
             "documents_removed": self.documents_removed,
             "skipped": [{"file": f, "reason": r} for f, r in self.skipped],
             "rebuilt": self.rebuilt,
+            "damaged_manifest": self.damaged_manifest,
             "total_chunks": self.total_chunks,
             "seconds": round(self.seconds, 3),
         }
@@ -140,7 +144,10 @@ class Indexer:
             fingerprint = index_fingerprint(self.settings)
             indexed = self.store.documents()
             records = self.store.library.all()
-            manifest = self.store.manifest
+            try:
+                manifest = self.store.manifest
+            except ManifestError as exc:  # the fingerprint cannot be trusted: rebuild from the files
+                report.damaged_manifest, manifest = f"The index manifest was damaged ({exc.problem}).", {}
             known_paths = {s: i.path for s, i in indexed.items()} | {s: r.path for s, r in records.items()}
             if (indexed or records) and manifest.get("fingerprint") != fingerprint["fingerprint"]:
                 report.rebuilt = True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import functools
 import os
 import threading
 import time
@@ -33,6 +34,77 @@ class StoreLockedError(StoreError):
     """Another process holds the embedded store."""
 
 
+class ManifestError(StoreError):
+    """The manifest kept in the collection's metadata is damaged; the next ingest rebuilds it."""
+
+    def __init__(self, message: str, problem: str) -> None:
+        super().__init__(message)
+        self.problem = problem
+
+
+# Chroma calls that change the index: a failure in one of them may leave part of an ingest run written
+_WRITES = frozenset({"add", "upsert", "update", "delete", "modify", "delete_collection", "create_collection"})
+
+
+def _failure_types() -> tuple[type[BaseException], ...]:
+    """What a Chroma call raises when the server or the disk fails (not when it is called wrongly)."""
+    import httpx
+    from chromadb.errors import InternalError
+
+    return (httpx.HTTPError, OSError, InternalError)
+
+
+def _store_failure(location: str, server: bool, method: str, exc: BaseException) -> StoreError:
+    """The sentence for a Chroma call that failed: where, what, and what to do next."""
+    why = f"{type(exc).__name__}: {exc}".strip()
+    if server:
+        head = f"Chroma at {location} did not answer ({why}): check that `chroma run` is still running there"
+    else:
+        verb = "written" if method in _WRITES else "read"
+        head = (
+            f"The index in {location} could not be {verb} ({why}): the disk may be full or the folder "
+            "read-only; free some space or make it writable"
+        )
+    if method in _WRITES:
+        return StoreError(f"{head}, then run the same ingest again to complete it. Documents indexed before are kept.")
+    return StoreError(f"{head}, then try again.")
+
+
+class _Guarded:
+    """A Chroma client or collection whose failures (server gone, disk full, read-only) are StoreErrors."""
+
+    def __init__(self, target: Any, location: str, server: bool) -> None:
+        self._target = target
+        self._location = location
+        self._server = server
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._target, name)
+        if not callable(value):
+            return value
+        failures = _failure_types()
+
+        @functools.wraps(value)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                result = value(*args, **kwargs)
+            except failures as exc:
+                raise _store_failure(self._location, self._server, name, exc) from exc
+            if name.endswith("collection"):  # get_collection, get_or_create_collection, create_collection
+                return _Guarded(result, self._location, self._server)
+            return result
+
+        return call
+
+    @property
+    def unguarded(self) -> Any:
+        """The Chroma object itself (for libraries that check its type)."""
+        return self._target
+
+    def __repr__(self) -> str:
+        return f"_Guarded({self._target!r})"
+
+
 @dataclass
 class IndexedDocument:
     """What the store holds of one document."""
@@ -55,8 +127,15 @@ class ProcessLock:
     def acquire(self, mode: int) -> None:
         """Take (or convert to) `fcntl.LOCK_SH` / `LOCK_EX`, or raise StoreLockedError after the timeout."""
         if self._fd is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:
+                raise StoreError(
+                    f"The index in {self.path.parent} cannot be opened: its lock file {self.path.name} cannot be "
+                    f"written ({exc.strerror}). Make the folder writable (or free space on its disk), or set "
+                    "ASSISTANT_PERSIST_DIR to a writable folder."
+                ) from exc
         deadline = time.monotonic() + self.timeout_s
         while True:
             try:
@@ -94,6 +173,17 @@ class ProcessLock:
             self.mode = None
 
 
+def manifest_problem(manifest: dict[str, Any]) -> str:
+    """What is wrong with a manifest read from the collection ('' when nothing is)."""
+    version = manifest.get("index_version", 0)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+        return f"index_version is {version!r}, not a count"
+    fingerprint = manifest.get("fingerprint")
+    if fingerprint is not None and not isinstance(fingerprint, str):
+        return f"fingerprint is {fingerprint!r}, not a digest"
+    return ""
+
+
 def _make_client(settings: Settings) -> Any:
     import chromadb
     import httpx
@@ -123,8 +213,15 @@ def _make_client(settings: Settings) -> Any:
                 f"--host {url.hostname} --port {port}` or unset ASSISTANT_CHROMA_URL ({exc})"
             ) from exc
         return client
-    settings.persist_dir.mkdir(parents=True, exist_ok=True)
-    return chromadb.PersistentClient(path=str(settings.persist_dir), settings=chroma_settings)
+    try:
+        settings.persist_dir.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(settings.persist_dir), settings=chroma_settings)
+    except _failure_types() as exc:
+        raise StoreError(
+            f"The index in {settings.persist_dir} could not be opened ({type(exc).__name__}: {exc}): check that "
+            "the folder is readable and writable and the disk is not full, or set ASSISTANT_PERSIST_DIR to "
+            "another folder."
+        ) from exc
 
 
 class Store:
@@ -141,7 +238,7 @@ class Store:
             self._lock = ProcessLock(settings.persist_dir / LOCK_FILE, settings.lock_timeout_s)
             self._lock.acquire(fcntl.LOCK_SH)
         try:
-            self.client = _make_client(settings)
+            self.client = _Guarded(_make_client(settings), self.location, bool(settings.chroma_url))
             self.collection = self._open_collection()
         except BaseException:
             self.close()
@@ -201,7 +298,17 @@ class Store:
 
     @property
     def manifest(self) -> dict[str, Any]:
-        """What was indexed with which settings (kept in the collection's own metadata)."""
+        """What was indexed with which settings (kept in the collection's own metadata); ManifestError if damaged."""
+        manifest = self._raw_manifest()
+        if problem := manifest_problem(manifest):
+            raise ManifestError(
+                f"The index manifest in {self.location} is damaged ({problem}): run `assistant ingest` on your "
+                "documents again to rebuild the index from their files.",
+                problem,
+            )
+        return manifest
+
+    def _raw_manifest(self) -> dict[str, Any]:
         self.collection = self.client.get_collection(self.settings.collection)
         return dict(self.collection.metadata or {})
 
@@ -210,17 +317,27 @@ class Store:
         """A number that changes whenever the indexed content changes."""
         return int(self.manifest.get("index_version", 0))
 
+    def _next_version(self) -> int:
+        """One more than the current version; a damaged one is replaced by the clock (it only has to change)."""
+        current = self._raw_manifest()
+        if manifest_problem(current):
+            return time.time_ns() // 1000
+        return int(current.get("index_version", 0)) + 1
+
     def write_manifest(self, values: dict[str, Any], bump: bool) -> None:
-        current = self.manifest
+        current = self._raw_manifest()
+        damaged = bool(manifest_problem(current))
+        if damaged:
+            current = {k: v for k, v in current.items() if k not in ("index_version", "fingerprint")}
+        version = self._next_version() if bump or damaged else current.get("index_version", 0)
         current.update(values)
-        if bump:
-            current["index_version"] = int(current.get("index_version", 0)) + 1
+        current["index_version"] = version
         current["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         self.collection.modify(metadata=current)
 
     def reset(self) -> None:
-        """Drop every chunk (used when the chunking or embedding settings change)."""
-        version = self.version
+        """Drop every chunk (used when the chunking or embedding settings change, or the manifest is damaged)."""
+        version = self._next_version() - 1
         self.client.delete_collection(self.settings.collection)
         self.collection = self._open_collection()
         self.collection.modify(metadata={"index_version": version + 1})
@@ -300,7 +417,7 @@ class Store:
         from langchain_chroma import Chroma
 
         return Chroma(
-            client=self.client,
+            client=self.client.unguarded,
             collection_name=self.settings.collection,
             embedding_function=self.embeddings,
             create_collection_if_not_exists=False,
