@@ -208,22 +208,31 @@ def ingestion_rows(r: dict[str, Any]) -> list[Row]:
 
 
 def load_rows(r: dict[str, Any]) -> list[Row]:
-    users, per_user = r["users"], r["questions_per_user"]
-    label = f"{users} users x {per_user} questions"
-    return [
+    users, per_user, clients = r["users"], r["questions_per_user"], r.get("openai_clients", 0)
+    expected = r.get("expected", (users + clients) * per_user)
+    label = f"{users} chat users" + (f" + {clients} OpenAI clients" if clients else "") + f" x {per_user} questions"
+    rows = [
         _row(
             "load",
             f"latency per question, {label}",
             r["latency_s"],
             "s",
             target="0 errors",
-            met=r["errors"] == 0 and r["completed"] == users * per_user,
+            met=r["errors"] == 0 and r["completed"] == expected,
         ),
-        Row("load", "errors", r["errors"], None, "count", n=users * per_user),
-        Row("load", "wall time, all users", r["wall_s"], None, "s", n=1),
-        Row("load", "throughput", r["throughput_answers_per_min"], None, "answers/min", n=1),
-        Row("load", "peak RSS of the app process", r.get("server_peak_rss_mb"), None, "MB", n=1),
+        Row("load", "errors (the stopped and the abandoned question aside)", r["errors"], None, "count", n=expected),
     ]
+    for door, name in (("chat", "chat (gradio_client)"), ("openai", "OpenAI API (streamed)")):
+        stat = r.get("latency_by_door_s", {}).get(door)
+        if clients and stat and stat.get("n"):
+            rows.append(_row("load", f"latency per question, {name}", stat, "s"))
+    for key, what in (("stopped", "Stop pressed during an answer"), ("disconnected", "client gone mid-stream")):
+        if r.get(key):
+            rows.append(Row("load", f"{what}: {r[key].get('outcome')}", r[key].get("latency_s"), None, "s", n=1))
+    rows.append(Row("load", "wall time, all users", r["wall_s"], None, "s", n=1))
+    rows.append(Row("load", "throughput", r["throughput_answers_per_min"], None, "answers/min", n=1))
+    rows.append(Row("load", "peak RSS of the app process", r.get("server_peak_rss_mb"), None, "MB", n=1))
+    return rows
 
 
 SECTION_ROWS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
