@@ -41,6 +41,7 @@ class IngestReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     rebuilt: bool = False
     damaged_manifest: str = ""  # why the manifest could not be read (the index was then rebuilt)
+    damaged_records: list[str] = field(default_factory=list)  # library records that could not be read
     total_chunks: int = 0
     seconds: float = 0.0
 
@@ -55,6 +56,11 @@ class IngestReport:
             lines.append(f"{self.damaged_manifest} It was rebuilt from the documents' files.")
         elif self.rebuilt:
             lines.append("The chunking or embedding settings changed: the index was rebuilt.")
+        if self.damaged_records:
+            lines.append(
+                "Damaged library records, read again from their files where they still exist (what was given with "
+                "--title, --outlet or --published for them is lost): " + ", ".join(self.damaged_records)
+            )
         if self.documents_changed:
             lines.append("New or changed: " + ", ".join(self.documents_changed))
         if self.documents_removed:
@@ -76,6 +82,7 @@ class IngestReport:
             "skipped": [{"file": f, "reason": r} for f, r in self.skipped],
             "rebuilt": self.rebuilt,
             "damaged_manifest": self.damaged_manifest,
+            "damaged_records": self.damaged_records,
             "total_chunks": self.total_chunks,
             "seconds": round(self.seconds, 3),
         }
@@ -143,7 +150,8 @@ class Indexer:
         with self.store.writing():
             fingerprint = index_fingerprint(self.settings)
             indexed = self.store.documents()
-            records = self.store.library.all()
+            records, damaged = self.store.library.readable()  # a damaged record: its document is read again
+            report.damaged_records = sorted(damaged)
             try:
                 manifest = self.store.manifest
             except ManifestError as exc:  # the fingerprint cannot be trusted: rebuild from the files
@@ -189,6 +197,8 @@ class Indexer:
                     for d in documents
                 ]
             )
+            rewritten = {d.source for d in documents} | cached_names
+            self.store.library.delete([name for name in damaged if name not in rewritten])
             if changed or report.rebuilt or manifest.get("fingerprint") != fingerprint["fingerprint"]:
                 self.store.write_manifest(fingerprint, bump=changed)
             report.total_chunks = self.store.count()

@@ -8,8 +8,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from assistant.corpus import Document
+from assistant.store import StoreError
 
 LIBRARY_SUFFIX = "__library"
+
+
+class DamagedRecordError(StoreError):
+    """A document record of the library cannot be read; the next ingest reads its document again."""
 
 
 @dataclass
@@ -91,24 +96,50 @@ class DocumentRecord:
 class Library:
     """The document records of one store (a second Chroma collection, so it works with a server too)."""
 
-    def __init__(self, client: Any, collection: str) -> None:
+    def __init__(self, client: Any, collection: str, location: str = "") -> None:
         self.collection = client.get_or_create_collection(collection + LIBRARY_SUFFIX, embedding_function=None)
+        self.location = location
 
     def all(self) -> dict[str, DocumentRecord]:
+        """Every record by name; DamagedRecordError when one cannot be read."""
+        records, damaged = self.readable()
+        if damaged:
+            raise self._damaged(damaged)
+        return records
+
+    def readable(self) -> tuple[dict[str, DocumentRecord], dict[str, str]]:
+        """(the records that can be read, by name; name -> why, for those that cannot)."""
         out: dict[str, DocumentRecord] = {}
+        damaged: dict[str, str] = {}
         offset = 0
         while True:
             got = self.collection.get(include=["documents"], limit=1000, offset=offset)
             if not got["ids"]:
-                return out
-            for body in got["documents"]:
-                record = _record(body)
-                out[record.source] = record
+                return out, damaged
+            for name, body in zip(got["ids"], got["documents"], strict=True):
+                try:
+                    out[name] = _record(body)
+                except (ValueError, TypeError, KeyError) as exc:
+                    damaged[name] = f"{type(exc).__name__}: {exc}"
             offset += len(got["ids"])
 
     def get(self, source: str) -> DocumentRecord | None:
         got = self.collection.get(ids=[source], include=["documents"])
-        return _record(got["documents"][0]) if got["ids"] else None
+        if not got["ids"]:
+            return None
+        try:
+            return _record(got["documents"][0])
+        except (ValueError, TypeError, KeyError) as exc:
+            raise self._damaged({source: f"{type(exc).__name__}: {exc}"}) from exc
+
+    def _damaged(self, damaged: dict[str, str]) -> DamagedRecordError:
+        first, why = next(iter(damaged.items()))
+        more = f" and {len(damaged) - 1} more" if len(damaged) > 1 else ""
+        where = f" in {self.location}" if self.location else ""
+        return DamagedRecordError(
+            f"The library record of {first}{more}{where} is damaged ({why[:120]}): run `assistant ingest` on your "
+            "documents again to read them again from their files."
+        )
 
     def put(self, records: list[DocumentRecord]) -> None:
         for i in range(0, len(records), 500):
@@ -131,6 +162,8 @@ class Library:
 
 def _record(body: str) -> DocumentRecord:
     data = json.loads(body)
+    if not isinstance(data, dict):
+        raise TypeError(f"a record is an object, not {type(data).__name__}")
     known = DocumentRecord.__dataclass_fields__
     record = DocumentRecord(**{k: v for k, v in data.items() if k in known})
     record.paragraphs = [(int(i), str(t)) for i, t in record.paragraphs]

@@ -250,7 +250,7 @@ class Store:
         if self._library is None:
             from assistant.library import Library
 
-            self._library = Library(self.client, self.settings.collection)
+            self._library = Library(self.client, self.settings.collection, self.location)
         return self._library
 
     def _open_collection(self) -> Any:

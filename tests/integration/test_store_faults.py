@@ -23,6 +23,7 @@ import pytest
 
 from assistant.app import Assistant
 from assistant.config import Settings
+from assistant.library import DamagedRecordError
 from assistant.store import ManifestError, StoreError
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
@@ -185,3 +186,36 @@ def test_a_damaged_manifest_is_a_clear_error_and_the_next_ingest_rebuilds(
     assert answer.text  # answered or refused: the index is usable again
     again = assistant.ingest([seeds_dir], progress=False)
     assert (again.added, again.removed, again.rebuilt) == (0, 0, False)
+
+
+@pytest.mark.parametrize(
+    "body", ["{not json", "[1, 2]", '{"source": "x"}'], ids=["not-json", "a-list", "fields-missing"]
+)
+def test_a_damaged_library_record_is_a_clear_error_and_the_next_ingest_reads_the_document_again(
+    make_assistant: Callable[[Settings], Assistant], tmp_path: Path, seeds_dir: Path, body: str
+) -> None:
+    settings = Settings(persist_dir=tmp_path / "vs", embedding="fake:64", llm="fake")
+    assistant = make_assistant(settings)
+    assistant.ingest([seeds_dir], progress=False)
+    before = {r.source: r for r in assistant.documents()}
+    name = sorted(before)[1]
+    library = assistant.store.library
+    library.collection.upsert(ids=[name, "gone.txt"], documents=[body, body], embeddings=[[0.0], [0.0]])
+
+    with pytest.raises(DamagedRecordError) as err:
+        assistant.documents()
+    message = str(err.value)
+    assert message.startswith(f"The library record of {name} and 1 more in {settings.persist_dir} is damaged (")
+    assert "run `assistant ingest` on your documents again" in message
+    with pytest.raises(DamagedRecordError, match=f"The library record of {name} in "):
+        library.get(name)
+    assert assistant.ask("When was the working group set up?").text  # questions read the chunks, not the records
+
+    report = assistant.ingest([seeds_dir], progress=False)
+    assert report.damaged_records == sorted([name, "gone.txt"])
+    assert "Damaged library records, read again from their files" in report.summary()
+    assert (report.added, report.removed) == (0, 0), "the chunks were sound: nothing embedded again"
+    after = {r.source: r for r in assistant.documents()}
+    assert sorted(after) == sorted(before), "the record without a document is dropped"
+    assert after[name] == before[name]
+    assert assistant.ingest([seeds_dir], progress=False).damaged_records == []
