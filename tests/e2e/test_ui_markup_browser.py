@@ -3,7 +3,9 @@
 A plain-text document whose text, given title and given outlet hold `<script>`, `<img onerror>`, `<b>` and a
 `javascript:` Markdown link is indexed beside the seeds before the page is built (so the outlet filter knows
 it). Its quotes are then shown in an answer's sources and passages, in a refusal's related facts, in the
-library table and in the removal confirmation: no script runs, no dialog opens, no element is made.
+library table and in the removal confirmation: no script runs, no dialog opens, no element is made. A web page
+whose title, site name and text carry escaped markup (`&lt;img ...&gt;`, literal markup once the page is read)
+is indexed too and shown the same way.
 """
 
 from __future__ import annotations
@@ -37,6 +39,18 @@ SENTENCE = (
     "after [a vote](javascript:window.__pwned=2)."
 )
 SECOND = "The council said the spillway work <script>window.__pwned=3</script> would start in <i>June</i>."
+# a web page whose escaped markup (&lt;img ...&gt;) is text once the page is read: its title, site name and text
+PAGE = "quay-courier-levy.html"
+PAGE_HTML = """<!doctype html><html><head><meta charset="utf-8">
+<title>&lt;img src=x onerror=alert(1)&gt; Harbour &lt;b&gt;levy&lt;/b&gt; vote</title>
+<meta property="og:site_name" content="&lt;script&gt;window.__pwned='site'&lt;/script&gt;Quay Courier">
+<meta property="article:published_time" content="2021-06-09T09:00:00+00:00">
+</head><body><article><h1>&lt;img src=x onerror=alert(1)&gt; Harbour &lt;b&gt;levy&lt;/b&gt; vote</h1>
+<p>PORT ELSBY, June 9 (Quay Courier) - The Elsby harbour board voted on Tuesday to raise the mooring levy
+&lt;img src=x onerror="window.__pwned='body'"&gt; by four percent from August.</p>
+<p>Board members said the extra money would pay for dredging the &lt;i&gt;outer basin&lt;/i&gt; next spring.</p>
+</article></body></html>"""
+LEVY = "When did the Elsby harbour board vote to raise the mooring levy?"
 ANSWERED = "When did the Tolvek dam council approve the spillway plan?"
 NOT_ANSWERED = "How many workers will the Tolvek spillway work need?"
 WHERE = ("#ka-chat", "#ka-details", "#ka-library-table", "#ka-library-status", "#ka-outlets")
@@ -55,6 +69,10 @@ def markup_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     llm = SlowScriptedChatModel(script=director)
     assistant = Assistant.from_settings(config, llm=llm)
     assistant.ingest([doc], progress=False, title=TITLE, outlet=OUTLET, published="2021-05-04")
+    page = tmp / "pages" / PAGE
+    page.parent.mkdir()
+    page.write_text(PAGE_HTML, encoding="utf-8")
+    assistant.ingest([page], progress=False)
     with serving(assistant, config, llm, director) as served:
         yield served
 
@@ -157,6 +175,28 @@ def test_library_filter_and_removal_prompt_show_the_markup_as_text(page: Page, m
     expect(status).to_contain_text("Nothing removed")
     assert_inert(page, markup_app)
     screenshot(page, "ui-markup-library.png")
+
+
+def test_a_web_pages_escaped_markup_shows_as_text(page: Page, markup_app: Served) -> None:
+    record = markup_app.assistant.store.library.get(PAGE)
+    assert record is not None
+    assert record.title.startswith("<img src=x onerror=alert(1)>") and "<script>" in record.outlet
+    assert "<i>outer basin</i>" in record.text
+    assert markup_app.director is not None
+    sentence = "The Elsby harbour board voted on Tuesday to raise the mooring levy"
+    markup_app.director.queued.append(lambda prompt: f"{sentence} [{passage_number(prompt, 'mooring levy')}].")
+    message = ask(page, LEVY)
+    wait_final(message)
+    source = message.locator(".ka-sources .ka-source").first
+    expect(source).to_contain_text(record.title)
+    expect(source).to_contain_text(record.outlet)
+    expect(source.locator("blockquote")).to_contain_text("""levy <img src=x onerror="window.__pwned='body'"> by""")
+
+    page.get_by_role("tab", name="Library").click()
+    row = page.locator("#ka-library-table div[role='row']").filter(has_text=PAGE)
+    expect(row).to_contain_text(record.title)
+    expect(row).to_contain_text(record.outlet)
+    assert_inert(page, markup_app)
 
 
 def test_the_document_is_kept_as_written(markup_app: Served) -> None:
