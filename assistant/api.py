@@ -186,9 +186,15 @@ class AnswerGate:
         question: str,
         history: Sequence[Message] | None = None,
         filters: Filters | None = None,
+        cancelled: threading.Event | None = None,
     ) -> Generator[str | Answer, None, None]:
-        """`assistant.stream(...)` inside the gate; closing this generator ends the answer and opens the gate."""
+        """`assistant.stream(...)` inside the gate; closing this generator ends the answer and opens the gate.
+
+        A question `cancelled` while it waited for the gate (its asker went away) ends at once, unanswered.
+        """
         with self.hold():
+            if cancelled is not None and cancelled.is_set():
+                return
             yield from assistant.stream(question, history, filters)
 
     def ask(

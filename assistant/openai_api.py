@@ -351,7 +351,7 @@ class ChatCompletions:
                 cancel.set()
 
         def work() -> None:
-            parts = self.gate.stream(self.assistant, asked.question, asked.history, asked.filters)
+            parts = self.gate.stream(self.assistant, asked.question, asked.history, asked.filters, cancel)
             try:
                 for part in parts:
                     if cancel.is_set():

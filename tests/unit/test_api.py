@@ -233,6 +233,28 @@ def test_closing_a_stream_midway_opens_the_gate(crossing) -> None:
     assert not gate.ask(a, CROSSING).refused
 
 
+def test_a_question_whose_asker_left_while_it_waited_never_reaches_the_model(ferry) -> None:
+    prompts: list[str] = []
+
+    def script(messages: list[BaseMessage]) -> str:
+        prompts.append(str(messages[-1].content))
+        return "I don't know."
+
+    a, _ = ferry(script)
+    gate = AnswerGate(5)
+    cancelled = threading.Event()
+    got: list[object] = []
+    with gate.hold():  # another question has the model
+        waiter = threading.Thread(target=lambda: got.extend(gate.stream(a, CROSSING, cancelled=cancelled)))
+        waiter.start()
+        time.sleep(0.2)
+        assert gate.waiting == 1
+        cancelled.set()  # its asker goes away
+    waiter.join(5)
+    assert not waiter.is_alive() and got == [] and prompts == []
+    assert gate.ask(a, CROSSING).refused and len(prompts) == 1  # the gate is open to the next question
+
+
 def test_too_many_waiting_is_busy_at_once() -> None:
     gate = AnswerGate(5, max_waiting=0)
     with pytest.raises(BusyError, match="already waiting"), gate.hold():
