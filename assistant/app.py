@@ -19,7 +19,7 @@ from assistant.lexical import Analyzer
 from assistant.lexicon import Aliases
 from assistant.library import DocumentRecord
 from assistant.prompts import Prompts
-from assistant.rerank import Reranker, make_reranker
+from assistant.rerank import Reranker, make_reranker, make_sentence_judge
 from assistant.retrieval import Filters, HybridRetriever
 from assistant.store import Store
 from assistant.tokens import get_encoding
@@ -40,8 +40,10 @@ class Assistant:
         count_tokens: Callable[[str], int],
         llm_factory: Callable[[], BaseChatModel],
         reranker: Reranker | None = None,
+        judge: Reranker | None = None,
     ) -> None:
         self.settings = settings
+        self.judge = judge
         self.store = store
         self.count_tokens = count_tokens
         self.analyzer = Analyzer(aliases=Aliases.load(settings.aliases_file))
@@ -77,7 +79,9 @@ class Assistant:
             threads=settings.onnx_threads,
             cache_dir=settings.model_cache_dir,
         )
-        return cls(settings, Store(settings, embeddings), count_tokens, llm_factory, make_reranker(settings))
+        reranker = make_reranker(settings)
+        judge = make_sentence_judge(settings, reranker)
+        return cls(settings, Store(settings, embeddings), count_tokens, llm_factory, reranker, judge)
 
     # --- components, built on first use --------------------------------------------------------
 
@@ -98,7 +102,14 @@ class Assistant:
                 max_label_words=self.settings.speaker_label_words,
             )
             self._answer_chain = AnswerChain(
-                self.settings, self.retriever, self.llm, self.prompts, self.analyzer, self.count_tokens, language
+                self.settings,
+                self.retriever,
+                self.llm,
+                self.prompts,
+                self.analyzer,
+                self.count_tokens,
+                language,
+                self.judge,
             )
         return self._answer_chain
 
@@ -120,9 +131,10 @@ class Assistant:
             self.answer_chain.prime()  # an in-process model: read the fixed prompt prefix into its cache now
         self.retriever.lexical_index()
         self.store.embeddings.embed_query("warm up")
-        load_reranker = getattr(self.retriever.reranker, "load", None)
-        if callable(load_reranker):
-            load_reranker()
+        for model in (self.retriever.reranker, self.judge):
+            load_model = getattr(model, "load", None)
+            if callable(load_model):
+                load_model()
         self.answer_chain.language.question("Who said what, and when?")  # loads the spaCy pipeline
 
     # --- questions -----------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from assistant.lexical import Analyzer
 from assistant.plan import Planner
 from assistant.present import Presenter
 from assistant.prompts import Prompts
+from assistant.rerank import Reranker
 from assistant.retrieval import Filters, HybridRetriever
 from assistant.search import Searcher, SentenceVectors
 from assistant.turn import Answer, Message, Turn, human_date
@@ -46,6 +47,7 @@ class AnswerChain:
         analyzer: Analyzer,
         count_tokens: Callable[[str], int],
         language: Language,
+        judge: Reranker | None = None,
     ) -> None:
         self.settings = settings
         self.retriever = retriever
@@ -73,7 +75,7 @@ class AnswerChain:
         )
         self.verifier = Verifier(checker, self.answers)
         self.fallback = Fallback(
-            settings, analyzer, self.vectors, retriever.store.embeddings.embed_query, self.answers, language
+            settings, analyzer, self.vectors, retriever.store.embeddings.embed_query, self.answers, language, judge
         )
         self.presenter = Presenter(prompts, language)
 

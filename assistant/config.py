@@ -319,6 +319,24 @@ class Settings(BaseSettings):
         le=200,
         description="With a reranker: how many of the best fused chunks it re-orders before the top k are kept.",
     )
+    sentence_judge: str = Field(
+        "onnx:ms-marco-MiniLM-L-12-v2",
+        description="A cross-encoder that judges, when the model's answer cannot be used, whether a passage "
+        "sentence sharing fewer of the question's words than min_extractive_evidence still answers it (a "
+        "paraphrase: 'who will sit across from him?' and 'arrange for Jeong to lead ...'); 'none' turns it off, "
+        "'fake' (word overlap) is for tests. The asked-kind and role checks still apply.",
+    )
+    min_judged_relevance: float = Field(
+        4.0,
+        description="Least logit of the sentence judge for a sentence below the word bar to be quoted "
+        "(ms-marco-MiniLM-L-12-v2: above 0 leans relevant; answers score about +5 to +7).",
+    )
+    min_judged_words: float = Field(
+        0.25,
+        ge=0,
+        le=1,
+        description="Least share of the question's words a sentence the judge lets through must still hold.",
+    )
     onnx_threads: int = Field(
         2, ge=1, description="CPU threads of each ONNX model (the cross-encoder, the bge-small embedding)."
     )

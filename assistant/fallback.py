@@ -12,6 +12,7 @@ from assistant.config import Settings
 from assistant.evidence import EvidenceSelector, in_time, is_attribution, years
 from assistant.language import Language, text_before
 from assistant.lexical import Analyzer
+from assistant.rerank import Reranker
 from assistant.retrieval import Passage
 from assistant.search import SentenceVectors
 from assistant.turn import Turn, human_date
@@ -28,8 +29,10 @@ class Fallback:
         embed_query: Callable[[str], list[float]],
         answers: Callable[[str, str, str], bool],
         language: Language,
+        judge: Reranker | None = None,
     ) -> None:
         self.settings = settings
+        self.judge = judge
         self.language = language
         self.analyzer = analyzer
         self.vectors = vectors
@@ -94,12 +97,15 @@ class Fallback:
         vector: Sequence[float],
         least: float,
         also: str = "",
+        judged: bool = False,
     ) -> Citation | None:
         """The passage sentence that best answers the question, as citation [1], or None.
 
         Only a sentence holding at least `least` of the question's words (or of `also`'s: a compound part
         without the names borrowed for it), adding something to them, holding what the question asks for
-        (`answers`), and naming no post 'to X' the question does not.
+        (`answers`), and naming no post 'to X' the question does not. With `judged` and a sentence judge, a
+        sentence holding fewer words (down to settings.min_judged_words) may still answer: a paraphrase the
+        judge scores at least settings.min_judged_relevance.
         """
         if least > 1:
             return None
@@ -108,7 +114,9 @@ class Fallback:
         q_terms = self.analyzer.term_set(question) - years(question)
         also_terms = self.analyzer.term_set(also) - wanted if also else set()
         shape = self.language.question(also or question)
-        best: tuple[bool, float, int, int, int] | None = None
+        floor = min(least, self.settings.min_judged_words) if judged and self.judge is not None else least
+        # (sure, score, passage, start, end, text, needs the judge)
+        candidates: list[tuple[bool, float, int, int, int, str, bool]] = []
         for i, p in enumerate(passages):
             spans = split_sentences(p.text)
             sims = self.vectors.similarities(vector, [sp.text for sp in spans])
@@ -124,7 +132,7 @@ class Fallback:
                     lexical = max(lexical, selector.coverage(also_terms, dated))
                 context = p.context or p.text
                 before = text_before(context, sp.text)
-                if lexical < least or not self.answers(also or question, sp.text, before):
+                if lexical < floor or not self.answers(also or question, sp.text, before):
                     continue
                 if not roles_match(self.analyzer, question, sp.text):
                     continue
@@ -135,12 +143,25 @@ class Fallback:
                 # a sentence with the asked-for subject of the question's own verb first ('Who led it?': 'it
                 # is led by Ana Lind' before 'Ana Lind arrived in Geneva')
                 sure = self.settings.check_asked_type and self.language.fills_slot(shape, sp.text, before)
-                if best is None or (sure, score) > best[:2]:
-                    best = (sure, score, i, sp.start, sp.end)
-        if best is None:
+                candidates.append((sure, score, i, sp.start, sp.end, sp.text, lexical < least))
+        candidates = self._judged(also or question, candidates)
+        if not candidates:
             return None
-        _, _, i, a, b = best
+        _, _, i, a, b, _, _ = max(candidates, key=lambda c: c[:2])
         return Citation.from_passage(1, passages[i], a, b)
+
+    def _judged(
+        self, question: str, candidates: list[tuple[bool, float, int, int, int, str, bool]]
+    ) -> list[tuple[bool, float, int, int, int, str, bool]]:
+        """The candidates that hold enough words, and those below the word bar that the judge finds relevant."""
+        doubtful = [c for c in candidates if c[6]]
+        if not doubtful or self.judge is None:
+            return [c for c in candidates if not c[6]]
+        logits = self.judge.score(question, [c[5] for c in doubtful])
+        passed = {
+            id(c) for c, logit in zip(doubtful, logits, strict=True) if logit >= self.settings.min_judged_relevance
+        }
+        return [c for c in candidates if not c[6] or id(c) in passed]
 
     def extract(self, turn: Turn, least: float | None = None) -> CheckResult | None:
         """Quote the one sentence that best answers the question, when the model's answer cannot be used.
@@ -149,7 +170,7 @@ class Fallback:
         """
         assert turn.selector is not None
         least = self.settings.min_extractive_evidence if least is None else least
-        citation = self.best_sentence(turn.standalone, turn.passages, turn.selector, turn.vector, least)
+        citation = self.best_sentence(turn.standalone, turn.passages, turn.selector, turn.vector, least, judged=True)
         if citation is None:
             return None
         turn.trace["extractive"] = "the model's answer could not be used; the best sentence is quoted instead"
@@ -187,7 +208,7 @@ class Fallback:
             query = turn.part_queries[i] if i < len(turn.part_queries) else part
 
             vector = self.embed_query(query)
-            found = self.best_sentence(query, turn.passages, selector, vector, least, also=part)
+            found = self.best_sentence(query, turn.passages, selector, vector, least, also=part, judged=True)
             if found is None or any(
                 (c.source, c.start, c.end) == (found.source, found.start, found.end) for c in citations
             ):

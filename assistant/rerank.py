@@ -83,11 +83,25 @@ class FakeReranker:
 
 def make_reranker(settings: Settings) -> Reranker | None:
     """The reranker `settings.reranker` names, or None when re-ranking is off ('none')."""
-    kind = settings.reranker.strip()
+    return make_cross_encoder(settings.reranker, settings, "ASSISTANT_RERANKER")
+
+
+def make_sentence_judge(settings: Settings, reranker: Reranker | None = None) -> Reranker | None:
+    """The cross-encoder `settings.sentence_judge` names (None for 'none'); `reranker` itself when it is the
+    same model, so one copy is loaded."""
+    kind = settings.sentence_judge.strip()
+    if reranker is not None and kind == settings.reranker.strip():
+        return reranker
+    return make_cross_encoder(kind, settings, "ASSISTANT_SENTENCE_JUDGE")
+
+
+def make_cross_encoder(kind: str, settings: Settings, variable: str) -> Reranker | None:
+    """The cross-encoder `kind` names ('none' is None); `variable` names the setting in the error."""
+    kind = kind.strip()
     if kind == "none":
         return None
     if kind == "fake":
         return FakeReranker()
     if kind == "onnx:ms-marco-MiniLM-L-12-v2":
         return CrossEncoderReranker(threads=settings.onnx_threads, cache_dir=settings.model_cache_dir)
-    raise ValueError(f"Unknown ASSISTANT_RERANKER={settings.reranker!r}: choose one of {', '.join(RERANKER_CHOICES)}.")
+    raise ValueError(f"Unknown {variable}={kind!r}: choose one of {', '.join(RERANKER_CHOICES)}.")

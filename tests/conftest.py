@@ -39,7 +39,7 @@ def seeds_dir() -> Path:
 @pytest.fixture
 def fake_settings(tmp_path: Path) -> Settings:
     """An embedded store in tmp_path, deterministic fake embeddings and the fake LLM."""
-    return Settings(persist_dir=tmp_path / "vs", embedding="fake:64", llm="fake")
+    return Settings(persist_dir=tmp_path / "vs", embedding="fake:64", llm="fake", sentence_judge="fake")
 
 
 @pytest.fixture(scope="session")

@@ -48,6 +48,9 @@ def ferry(ferry_index: Path) -> Iterator[Build]:
 
     def build(script: object = (), **settings: object) -> tuple[Assistant, ScriptedChatModel]:
         llm = ScriptedChatModel(script=list(script) if isinstance(script, tuple) else script)  # type: ignore[arg-type]
+        settings.setdefault(
+            "sentence_judge", "fake"
+        )  # word overlap: below min_judged_relevance unless a test lowers it
         a = Assistant.from_settings(Settings(persist_dir=ferry_index, embedding="fake:256", **settings), llm=llm)
         opened.append(a)
         return a, llm

@@ -133,3 +133,55 @@ def test_a_part_naming_a_year_is_completed_only_from_that_year(ferry) -> None:
     vector = a.store.embeddings.embed_query(turn.part_queries[1])
     assert turn.selector is not None
     assert chain.fallback.best_sentence(turn.part_queries[1], passages, turn.selector, vector, 0.0, also=part) is None
+
+
+class ScriptedJudge:
+    """A sentence judge that gives each text the logit a test wrote for it (0 for any other)."""
+
+    def __init__(self, logits: dict[str, float]) -> None:
+        self.logits = logits
+        self.asked: list[tuple[str, list[str]]] = []
+
+    def score(self, query: str, texts: list[str]) -> list[float]:
+        self.asked.append((query, list(texts)))
+        return [self.logits.get(text, 0.0) for text in texts]
+
+
+def test_a_paraphrase_below_the_word_bar_is_quoted_when_the_judge_finds_it_relevant(ferry) -> None:
+    a, _ = ferry([], min_judged_relevance=4.0, min_judged_words=0.2)
+    fallback = a.answer_chain.fallback
+    selector = EvidenceSelector(Analyzer(), lambda term: 1.0)
+    question = "Who will captain the new night ferry when it starts in June?"
+    vector = a.store.embeddings.embed_query(question)
+    # few of the question's words: 'captain' and 'starts' are said another way
+    paraphrase = passage("p1", "Mira Tarn is to take the helm of the night ferry on its first sailings.")
+    near_miss = passage("p2", "Harbour master Ivo Lenk said the night ferry would be a welcome change.")
+    judge = ScriptedJudge({paraphrase.text: 6.1, near_miss.text: 1.5})
+    fallback.judge = judge
+    found = fallback.best_sentence(question, [near_miss, paraphrase], selector, vector, 0.9, judged=True)
+    assert found is not None and found.quote == paraphrase.text
+    assert judge.asked and judge.asked[0][0] == question
+    # without `judged` (or without a judge) the word bar alone decides
+    assert fallback.best_sentence(question, [near_miss, paraphrase], selector, vector, 0.9) is None
+    fallback.judge = None
+    assert fallback.best_sentence(question, [near_miss, paraphrase], selector, vector, 0.9, judged=True) is None
+
+
+def test_the_judge_never_lets_through_a_sentence_without_what_is_asked_or_with_too_few_words(ferry) -> None:
+    a, _ = ferry([], min_judged_relevance=4.0, min_judged_words=0.3)
+    fallback = a.answer_chain.fallback
+    selector = EvidenceSelector(Analyzer(), lambda term: 1.0)
+    question = "When will the night ferry make its first crossing?"
+    vector = a.store.embeddings.embed_query(question)
+    undated = passage("p1", "The night ferry is to make its maiden voyage soon, the operator said.")
+    unrelated = passage("p2", "Tickets went on sale in the spring of 2024.")
+    fallback.judge = ScriptedJudge({undated.text: 9.0, unrelated.text: 9.0})
+    # a high logit does not make up for the missing date, nor for sharing almost none of the words
+    assert fallback.best_sentence(question, [undated, unrelated], selector, vector, 0.9, judged=True) is None
+
+
+def test_a_judge_that_scores_everything_low_changes_nothing(ferry) -> None:
+    a, _ = ferry([], min_extractive_evidence=0.9)
+    a.answer_chain.fallback.judge = ScriptedJudge({})
+    turn = fallen_back(a, CROSSING, "The crossing takes two hours by sailing boat [1].")
+    assert turn.refusal == "no sentence of the model's answer was supported by a passage"
