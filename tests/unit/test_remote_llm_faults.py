@@ -54,6 +54,7 @@ def remote(ferry_index: Path) -> Iterator[Remote]:
             "llm_model_name": "fault-model",
             "llm_timeout_s": TIMEOUT_S,
             "llm_max_retries": 0,
+            "sentence_judge": "fake",  # the fallback's word bar alone, as in the other fast tests
         }
         values.update(settings)
         a = Assistant.from_settings(Settings(**values))  # type: ignore[arg-type]
