@@ -12,9 +12,11 @@ from __future__ import annotations
 import ctypes
 import os
 import resource
+import signal
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -219,3 +221,39 @@ def test_a_damaged_library_record_is_a_clear_error_and_the_next_ingest_reads_the
     assert sorted(after) == sorted(before), "the record without a document is dropped"
     assert after[name] == before[name]
     assert assistant.ingest([seeds_dir], progress=False).damaged_records == []
+
+
+def test_an_ingest_killed_with_sigkill_then_run_again_equals_a_clean_ingest(tmp_path: Path) -> None:
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(300):  # hundreds of documents: the kill lands well inside the run
+        sentences = " ".join(f"The Arden ferry board minuted item {i}.{j} on timetables and fares." for j in range(6))
+        (folder / f"board-minute-{i:03d}.txt").write_text(f"ARDEN, June {i % 28 + 1}, 2022 -- {sentences}\n")
+    started = time.monotonic()
+    clean = clean_index(tmp_path, folder)
+    took = time.monotonic() - started
+    assert len(clean[1]) == 300
+
+    persist_dir = tmp_path / "killed"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_")} | settings_for(persist_dir)
+    proc = subprocess.Popen(
+        [str(ASSISTANT_BIN), "ingest", str(folder)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    # into the writing: once the index holds a tenth of what the clean one holds on disk
+    full = folder_bytes(tmp_path / "clean")
+    deadline = time.monotonic() + 3 * took
+    while time.monotonic() < deadline and folder_bytes(persist_dir) < full / 10 and proc.poll() is None:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait(timeout=30) == -signal.SIGKILL
+
+    written = len(snapshot(persist_dir)[0])
+    assert 0 < written < len(clean[0]), "the kill did not land inside the writing"
+    again = run_ingest(persist_dir, folder)
+    assert again.returncode == 0, again.stderr
+    assert snapshot(persist_dir) == clean
+
+
+def folder_bytes(folder: Path) -> int:
+    """Bytes of every file below `folder` (0 while it does not exist)."""
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) if folder.exists() else 0
