@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from assistant import Assistant
+from assistant.citations import Citation
 from assistant.corpus import load_document
 from assistant.evidence import EvidenceSelector
 from assistant.lexical import Analyzer
@@ -147,37 +148,39 @@ class ScriptedJudge:
         return [self.logits.get(text, 0.0) for text in texts]
 
 
+def best_judged(a: Assistant, question: str, passages: list[Passage], judged: bool = True) -> Citation | None:
+    """The fallback's best sentence for `question` among `passages`, under a word bar of 0.9."""
+    selector = EvidenceSelector(Analyzer(), lambda term: 1.0)
+    vector = a.store.embeddings.embed_query(question)
+    return a.answer_chain.fallback.best_sentence(question, passages, selector, vector, 0.9, judged=judged)
+
+
 def test_a_paraphrase_below_the_word_bar_is_quoted_when_the_judge_finds_it_relevant(ferry) -> None:
     a, _ = ferry([], min_judged_relevance=4.0, min_judged_words=0.2)
     fallback = a.answer_chain.fallback
-    selector = EvidenceSelector(Analyzer(), lambda term: 1.0)
     question = "Who will captain the new night ferry when it starts in June?"
-    vector = a.store.embeddings.embed_query(question)
     # few of the question's words: 'captain' and 'starts' are said another way
     paraphrase = passage("p1", "Mira Tarn is to take the helm of the night ferry on its first sailings.")
     near_miss = passage("p2", "Harbour master Ivo Lenk said the night ferry would be a welcome change.")
     judge = ScriptedJudge({paraphrase.text: 6.1, near_miss.text: 1.5})
     fallback.judge = judge
-    found = fallback.best_sentence(question, [near_miss, paraphrase], selector, vector, 0.9, judged=True)
+    found = best_judged(a, question, [near_miss, paraphrase])
     assert found is not None and found.quote == paraphrase.text
     assert judge.asked and judge.asked[0][0] == question
     # without `judged` (or without a judge) the word bar alone decides
-    assert fallback.best_sentence(question, [near_miss, paraphrase], selector, vector, 0.9) is None
+    assert best_judged(a, question, [near_miss, paraphrase], judged=False) is None
     fallback.judge = None
-    assert fallback.best_sentence(question, [near_miss, paraphrase], selector, vector, 0.9, judged=True) is None
+    assert best_judged(a, question, [near_miss, paraphrase]) is None
 
 
 def test_the_judge_never_lets_through_a_sentence_without_what_is_asked_or_with_too_few_words(ferry) -> None:
     a, _ = ferry([], min_judged_relevance=4.0, min_judged_words=0.3)
-    fallback = a.answer_chain.fallback
-    selector = EvidenceSelector(Analyzer(), lambda term: 1.0)
     question = "When will the night ferry make its first crossing?"
-    vector = a.store.embeddings.embed_query(question)
     undated = passage("p1", "The night ferry is to make its maiden voyage soon, the operator said.")
     unrelated = passage("p2", "Tickets went on sale in the spring of 2024.")
-    fallback.judge = ScriptedJudge({undated.text: 9.0, unrelated.text: 9.0})
+    a.answer_chain.fallback.judge = ScriptedJudge({undated.text: 9.0, unrelated.text: 9.0})
     # a high logit does not make up for the missing date, nor for sharing almost none of the words
-    assert fallback.best_sentence(question, [undated, unrelated], selector, vector, 0.9, judged=True) is None
+    assert best_judged(a, question, [undated, unrelated]) is None
 
 
 def test_a_judge_that_scores_everything_low_changes_nothing(ferry) -> None:
