@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from ui_harness import Served, fake_server
+from playwright.sync_api import Browser, sync_playwright
+from ui_harness import CHROMIUM, CHROMIUM_ARGS, WAIT_MS, Served, fake_server
 
 
 @pytest.fixture(scope="module")
@@ -24,3 +25,15 @@ def served(fake_app: Served) -> Iterator[Served]:
     fake_app.llm.delay_s = 0.0
     yield fake_app
     fake_app.llm.delay_s = 0.0
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """One headless Chromium per test module."""
+    assert CHROMIUM.is_file(), (
+        f"{CHROMIUM} is missing: `make test` installs it (apt-get install -y chromium); the browser tests need it."
+    )
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True, timeout=WAIT_MS)
+        yield browser
+        browser.close()

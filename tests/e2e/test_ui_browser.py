@@ -12,35 +12,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
-from ui_harness import ARTIFACTS, WORKING_GROUP, Served, answer_from
+from playwright.sync_api import Browser, Locator, Page, expect
+from ui_harness import ARTIFACTS, WAIT_MS, WORKING_GROUP, Served, answer_from
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
-WAIT_MS = 20_000
 expect.set_options(timeout=WAIT_MS)
 PAYLOAD = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">'
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    assert CHROMIUM.is_file(), (
-        f"{CHROMIUM} is missing: `make test` installs it (apt-get install -y chromium); the browser tests need it."
-    )
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True, timeout=WAIT_MS)
-        yield browser
-        browser.close()
 
 
 @contextmanager

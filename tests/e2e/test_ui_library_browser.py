@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 from fpdf import FPDF
-from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
-from test_ui_browser import CHROMIUM, CHROMIUM_ARGS, WAIT_MS, app_page, assert_only_local_requests, screenshot
+from playwright.sync_api import Browser, Locator, Page, expect
+from test_ui_browser import app_page, assert_only_local_requests, screenshot
 from ui_harness import SEEDS, WORKING_GROUP, Served, fake_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
@@ -67,15 +67,6 @@ def library_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     tmp = tmp_path_factory.mktemp("library-ui")
     with fake_server(tmp, upload_dir=tmp / "uploads", max_file_mb=MAX_FILE_MB, max_upload_files=5) as served:
         yield served
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    assert CHROMIUM.is_file(), f"{CHROMIUM} is missing: `make browser` installs it."
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True, timeout=WAIT_MS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -14,11 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Dialog, Locator, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Dialog, Locator, Page, expect
 from test_ui_browser import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    WAIT_MS,
     app_page,
     ask,
     assert_only_local_requests,
@@ -75,15 +72,6 @@ def markup_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     assistant.ingest([page], progress=False)
     with serving(assistant, config, llm, director) as served:
         yield served
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    assert CHROMIUM.is_file(), f"{CHROMIUM} is missing: `make browser` installs it."
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True, timeout=WAIT_MS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

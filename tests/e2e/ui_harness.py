@@ -27,6 +27,19 @@ from assistant.config import Settings
 from assistant.llm import ScriptedChatModel
 from assistant.ui import build_app, launch
 
+# Debian's chromium (Playwright's own browser download does not work offline), headless, no network of its own
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+WAIT_MS = 20_000
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SEEDS = REPO_ROOT / "seeds"
 ARTIFACTS = REPO_ROOT / "test-artifacts"
