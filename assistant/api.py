@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from assistant.chain import Answer, Message
+from assistant.chain import Answer, Message, Sources
 from assistant.llm import LLMUnavailableError
 from assistant.retrieval import Filters
 from assistant.store import StoreError
@@ -187,8 +187,9 @@ class AnswerGate:
         history: Sequence[Message] | None = None,
         filters: Filters | None = None,
         cancelled: threading.Event | None = None,
-    ) -> Generator[str | Answer, None, None]:
-        """`assistant.stream(...)` inside the gate; closing this generator ends the answer and opens the gate.
+    ) -> Generator[Sources | str | Answer, None, None]:
+        """`assistant.stream(...)` inside the gate (Sources, then text deltas, then the Answer); closing this
+        generator ends the answer and opens the gate.
 
         A question `cancelled` while it waited for the gate (its asker went away) ends at once, unanswered.
         """

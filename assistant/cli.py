@@ -15,7 +15,7 @@ from assistant.store import StoreError
 
 if TYPE_CHECKING:
     from assistant.app import Assistant
-    from assistant.chain import Answer
+    from assistant.chain import Answer, Sources
     from assistant.retrieval import Filters
 
 
@@ -166,6 +166,17 @@ def format_answer(answer: Answer) -> str:
     return "\n".join(lines)
 
 
+def format_reading(sources: Sources) -> str:
+    """The passages the model is about to read, one line each, numbered as in its prompt ('' when none)."""
+    if not sources.passages:
+        return ""
+    count = len(sources.passages)
+    lines = [f"Reading {count} passage{'' if count == 1 else 's'}:"]
+    for n, p in enumerate(sources.passages, 1):
+        lines.append(f"  [{n}] {p.outlet or 'unknown outlet'}, {p.published or 'undated'} — {p.title or p.source}")
+    return "\n".join(lines)
+
+
 _filter_options = [
     click.option("--outlet", multiple=True, help="Only this outlet (repeatable), e.g. --outlet Yonhap."),
     click.option("--since", help="Only articles published on or after this date (YYYY-MM-DD)."),
@@ -201,7 +212,7 @@ def ask(question: str, as_json: bool, outlet: tuple[str, ...], since: str | None
 @_with_filters
 def chat(outlet: tuple[str, ...], since: str | None, until: str | None) -> None:
     """A conversation in the terminal; follow-up questions use the history. Ctrl-D or 'exit' ends it."""
-    from assistant.chain import Answer
+    from assistant.chain import Answer, Sources
 
     filters = _filters(outlet, since, until)
     assistant = _open()
@@ -221,12 +232,14 @@ def chat(outlet: tuple[str, ...], since: str | None, until: str | None) -> None:
                 continue
             if not question:
                 continue
-            click.echo("assistant> ", nl=False)
             final: Answer | None = None
             try:
                 for part in assistant.stream(question, history, filters):
                     if isinstance(part, Answer):
                         final = part
+                    elif isinstance(part, Sources):  # first: what the model reads, before it writes
+                        reading = format_reading(part)
+                        click.echo((reading + "\n" if reading else "") + "assistant> ", nl=False)
                     else:
                         click.echo(part, nl=False)
             except _known_errors() as exc:

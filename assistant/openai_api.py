@@ -356,7 +356,7 @@ class ChatCompletions:
                 for part in parts:
                     if cancel.is_set():
                         break
-                    if isinstance(part, Answer):
+                    if isinstance(part, Answer):  # the Sources and the unchecked draft are not sent
                         put(part)
             except Exception as exc:
                 put(exc)

@@ -25,7 +25,7 @@ from starlette.routing import BaseRoute
 
 from assistant.api import AnswerGate, BusyError, answer_request, make_filters
 from assistant.app import Assistant
-from assistant.chain import Answer, human_date
+from assistant.chain import Answer, Sources, human_date
 from assistant.citations import Citation
 from assistant.config import Settings
 from assistant.llm import LLMUnavailableError
@@ -53,7 +53,8 @@ SYSTEM_FONTS = ("ui-sans-serif", "system-ui", "Segoe UI", "Roboto", "Helvetica",
 CSS = """
 .ka-header h1 { margin-bottom: 0.2rem; }
 .ka-header p { margin-top: 0; color: var(--body-text-color-subdued); }
-#ka-chat .ka-sources { margin-top: 0.6rem; border-top: 1px solid var(--border-color-primary); padding-top: 0.4rem; }
+#ka-chat .ka-sources, #ka-chat .ka-reading { margin-top: 0.6rem; border-top: 1px solid var(--border-color-primary);
+  padding-top: 0.4rem; }
 .ka-sources-title, .ka-label { font-weight: 600; font-size: 0.85em; text-transform: uppercase;
   letter-spacing: 0.04em; color: var(--body-text-color-subdued); margin-bottom: 0.3rem; }
 .ka-source { margin: 0.45rem 0; }
@@ -171,17 +172,38 @@ def format_answer(answer: Answer) -> str:
     return safe_markdown(answer.text) + (f"\n\n{sources}" if sources else "")
 
 
-def format_draft(streamed: str) -> str:
-    """The message while the model writes: its raw text so far, marked as not yet checked."""
+def format_reading(sources: Sources | None) -> str:
+    """The passages the model is reading, numbered as in its prompt: outlet, date and title of each."""
+    if sources is None or not sources.passages:
+        return ""
+    rows = "".join(_source_head(n, p.outlet, p.published, p.title, p.source) for n, p in enumerate(sources.passages, 1))
+    count = len(sources.passages)
+    title = f"Reading {count} passage{'' if count == 1 else 's'}"
+    return f'<div class="ka-reading"><div class="ka-sources-title">{title}</div>{rows}</div>'
+
+
+def format_draft(streamed: str, sources: Sources | None = None) -> str:
+    """The message while the model writes: its raw text so far, marked as not yet checked, and under it the
+    passages it is reading (shown as soon as they are chosen, before the model's first word)."""
+    reading = format_reading(sources)
+    below = f"\n\n{reading}" if reading else ""
     if not streamed.strip():
-        label = "Searching the articles and reading the passages…"
-        return f'<div class="{DRAFT_CLASS}">{label}</div>'
+        if sources is None:
+            label = "Searching the articles…"
+        elif sources.passages:
+            label = "Reading the passages below; the answer follows."
+        else:
+            label = "No passages were found for this question."
+        return f'<div class="{DRAFT_CLASS}">{label}</div>{below}'
     label = "Drafting… the answer is checked against the articles when it is complete."
-    return f'<div class="{DRAFT_CLASS}">{label}</div>\n\n{safe_markdown(streamed)} ▍'
+    return f'<div class="{DRAFT_CLASS}">{label}</div>\n\n{safe_markdown(streamed)} ▍{below}'
 
 
-def format_details(answer: Answer | None, filters: Filters | None = None) -> str:
-    """The question used for search, the filters, and the retrieved passages, for the side panel."""
+def format_details(answer: Answer | Sources | None, filters: Filters | None = None) -> str:
+    """The question used for search, the filters, and the retrieved passages, for the side panel.
+
+    From the Sources while the model writes; from the final Answer (its quotes marked) when it is checked.
+    """
     if answer is None:
         return '<div class="ka-details ka-muted">Ask a question to see the passages its answer was built from.</div>'
     parts = [f"<p><b>Your question:</b> {_esc(answer.question)}</p>"]
@@ -190,7 +212,8 @@ def format_details(answer: Answer | None, filters: Filters | None = None) -> str
     if filters is not None and filters.active:
         parts.append(f"<p><b>Filters:</b> {_esc(describe_filters(filters))}</p>")
     if answer.passages:
-        quotes = [] if answer.refused else [c.quote for c in answer.citations]
+        checked = answer if isinstance(answer, Answer) and not answer.refused else None
+        quotes = [c.quote for c in checked.citations] if checked else []
         items = []
         for p in answer.passages:
             items.append(
@@ -200,9 +223,10 @@ def format_details(answer: Answer | None, filters: Filters | None = None) -> str
         parts.append(f"<p><b>Passages retrieved ({len(answer.passages)}):</b></p><ol>{''.join(items)}</ol>")
     else:
         parts.append("<p><b>Passages retrieved:</b> none.</p>")
-    total = answer.timings.get("total_s")
+    timings = answer.timings if isinstance(answer, Answer) else {}
+    total = timings.get("total_s")
     if total is not None:
-        first = answer.timings.get("first_token_s")
+        first = timings.get("first_token_s")
         timing = f"Answered in {total:.1f} s" + (f" (first words after {first:.1f} s)" if first else "") + "."
         parts.append(f'<p class="ka-muted">{timing}</p>')
     return f'<div class="ka-details">{"".join(parts)}</div>'
@@ -340,7 +364,8 @@ def build_app(assistant: Assistant, settings: Settings, gate: AnswerGate | None 
         until: str | None,
         control: dict[str, bool],
     ) -> Iterator[tuple[Any, ...]]:
-        """Stream one answer into the chat, then replace it with the verified answer and its sources."""
+        """Stream one answer into the chat (the passages it reads first, then the model's draft), then replace
+        it with the verified answer and its sources."""
         chat, history, turns = list(chat or []), list(history or []), dict(turns or {})
         question = (message or "").strip()
         control.update(stop=False, discard=False)
@@ -371,6 +396,7 @@ def build_app(assistant: Assistant, settings: Settings, gate: AnswerGate | None 
         index = len(chat) - 1
         yield out("", busy=True)
         streamed = ""
+        sources: Sources | None = None
         final: Answer | None = None
         parts = gate.stream(assistant, question, history, filters)
         try:
@@ -379,9 +405,13 @@ def build_app(assistant: Assistant, settings: Settings, gate: AnswerGate | None 
                     break
                 if isinstance(part, Answer):
                     final = part
+                elif isinstance(part, Sources):  # first, before the model's first word: shown at once
+                    sources = part
+                    chat[index] = {"role": "assistant", "content": format_draft(streamed, sources)}
+                    yield out("", format_details(sources, filters), busy=True)
                 elif part:
                     streamed += part
-                    chat[index] = {"role": "assistant", "content": format_draft(streamed)}
+                    chat[index] = {"role": "assistant", "content": format_draft(streamed, sources)}
                     yield out("", busy=True)
         except Exception as exc:
             label, text = describe_failure(exc, question)

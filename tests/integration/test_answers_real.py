@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant import Assistant, Settings
+from assistant import Assistant, Settings, Sources
 from assistant.corpus import load_document
 
 pytestmark = pytest.mark.integration
@@ -81,7 +81,8 @@ def test_streaming_and_no_reload(assistant: Assistant) -> None:
     llm = assistant.llm
     loaded_in = getattr(llm, "load_seconds", None)
     parts = list(assistant.stream("Who did Pompeo meet in Warsaw?"))
-    assert len(parts) > 2 and isinstance(parts[-1], type(assistant.ask("Who did Pompeo meet in Warsaw?")))
+    assert isinstance(parts[0], Sources) and parts[0].passages  # the passages first, then the model's words
+    assert len(parts) > 3 and isinstance(parts[-1], type(assistant.ask("Who did Pompeo meet in Warsaw?")))
     assert assistant.llm is llm and getattr(llm, "load_seconds", None) == loaded_in
 
 

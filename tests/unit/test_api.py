@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from langchain_core.messages import BaseMessage
 
-from assistant import Assistant, Settings
+from assistant import Assistant, Settings, Sources
 from assistant.api import (
     AnswerGate,
     BusyError,
@@ -226,7 +226,8 @@ def test_closing_a_stream_midway_opens_the_gate(crossing) -> None:
     a, _ = crossing()
     gate = AnswerGate(0.2)
     parts = gate.stream(a, CROSSING)
-    assert isinstance(next(parts), str)  # the model's first words: the gate is held
+    assert isinstance(next(parts), Sources)  # what the model is about to read: the gate is held
+    assert isinstance(next(parts), str)  # the model's first words
     with pytest.raises(BusyError):
         gate.ask(a, CROSSING)
     parts.close()

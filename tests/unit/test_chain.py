@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from langchain_core.messages import BaseMessage
 
-from assistant import Answer, Assistant, Filters, Settings
+from assistant import Answer, Assistant, Filters, Settings, Sources
 from assistant.corpus import load_document
 from assistant.llm import ScriptedChatModel
 
@@ -272,8 +272,9 @@ def test_runnable_invoke_batch_and_stream(ferry, passage_number) -> None:
     parts = list(a.chain.stream(SET_UP))
     assert len(parts) > 2 and not parts[0].final and parts[-1].final
     streamed = list(a.stream(SET_UP))
-    assert all(isinstance(p, str) for p in streamed[:-1]) and isinstance(streamed[-1], Answer)
-    assert "".join(streamed[:-1]).startswith("It was set up")
+    assert isinstance(streamed[0], Sources) and streamed[0].passages  # what the model reads, first
+    assert all(isinstance(p, str) for p in streamed[1:-1]) and isinstance(streamed[-1], Answer)
+    assert "".join(p for p in streamed[1:-1] if isinstance(p, str)).startswith("It was set up")
 
 
 def test_an_unreachable_backend_is_a_clear_error(ferry_index: Path) -> None:
