@@ -1,11 +1,13 @@
-"""`make bench`: answer latency (ours and a plain LangChain RAG chain), retrieval at scale, ingestion
-throughput, memory and concurrent load through the chat UI; median and p95 of every figure.
+"""`make bench`: answer latency (ours and a plain LangChain RAG chain) with the cost of each stage of ours,
+`make run` to a usable page, retrieval at scale, ingestion throughput, memory and concurrent load through the
+chat UI; median and p95 of every figure, beside the previous run's median.
 
     python benchmarks/bench.py                    # everything, ~25 min on 2 cores
     python benchmarks/bench.py --quick            # a smoke run: small sizes, few repeats
     python benchmarks/bench.py --only retrieval   # one section; it replaces that section in --out
 
-Prints a table and writes results.json (raw numbers and the summary) and RESULTS.md beside it.
+Prints a table and writes results.json (raw numbers and the summary) and RESULTS.md beside it; each row shows
+the median of the same row in the results.json it replaces (a run of the same kind, quick or full).
 Every section runs in fresh processes on throw-away stores in a temporary folder (never vectorstore/).
 Numbers, not asserts: run it on a quiet machine and compare runs side by side.
 """
@@ -24,7 +26,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-SECTIONS = ("answers", "retrieval", "ingestion", "load")
+SECTIONS = ("answers", "startup", "retrieval", "ingestion", "load")
 WORKERS = ("cold", "warm", "retrieval", "ingestion")
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "results.json"
@@ -100,12 +102,18 @@ def settings_info() -> dict[str, Any]:
 
 
 def section_runners() -> dict[str, Callable[[Any], dict[str, Any]]]:
-    from benchmarks import answers, ingestion, load
+    from benchmarks import answers, ingestion, load, startup
 
     def retrieval(bench: Any) -> dict[str, Any]:
         return bench.worker("retrieval", timeout_s=900 if bench.quick else RETRIEVAL_TIMEOUT_S)
 
-    return {"answers": answers.run, "retrieval": retrieval, "ingestion": ingestion.run, "load": load.run}
+    return {
+        "answers": answers.run,
+        "startup": startup.run,
+        "retrieval": retrieval,
+        "ingestion": ingestion.run,
+        "load": load.run,
+    }
 
 
 def run_worker(args: argparse.Namespace) -> None:
@@ -124,13 +132,19 @@ def run_worker(args: argparse.Namespace) -> None:
     args.result.write_text(json.dumps(data, indent=1, default=str))
 
 
-def _previous(out: Path, quick: bool) -> dict[str, Any]:
-    """The sections of an earlier run of the same kind (quick or full), kept when only some are re-run."""
+def _old(out: Path, quick: bool) -> dict[str, Any]:
+    """The results.json this run replaces, if it is of the same kind (quick or full); else {}."""
     try:
         old = json.loads(out.read_text())
     except (OSError, ValueError):
         return {}
-    return old.get("sections", {}) if isinstance(old, dict) and bool(old.get("quick")) == quick else {}
+    return old if isinstance(old, dict) and bool(old.get("quick")) == quick else {}
+
+
+def _previous(out: Path, quick: bool) -> dict[str, Any]:
+    """The sections of an earlier run of the same kind (quick or full), kept when only some are re-run."""
+    sections: dict[str, Any] = _old(out, quick).get("sections", {})
+    return sections
 
 
 def _notes(results: dict[str, Any]) -> list[str]:
@@ -146,13 +160,17 @@ def _notes(results: dict[str, Any]) -> list[str]:
         before = section.get("load_average_before") if isinstance(section, dict) else None
         if before and before[0] > 0.5 * cores and name != next(iter(results["sections"])):
             notes.append(f"Load average {before[0]} when the {name} section started.")
+    for run in results["sections"].get("startup", {}).get("runs", []):
+        if not run.get("stopped_cleanly", True):
+            notes.append(f"The `make run` server ({run['run']}) did not stop on SIGTERM within 30 s; it was killed.")
     return notes
 
 
 def write(results: dict[str, Any], out: Path) -> Path:
-    from benchmarks.report import markdown, summary_rows
+    from benchmarks.report import markdown, summary_rows, with_previous
 
-    results["summary"] = [row.to_dict() for row in summary_rows(results)]
+    rows = with_previous(summary_rows(results), results.get("previous"))
+    results["summary"] = [row.to_dict() for row in rows]
     results["notes"] = _notes(results)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1, default=str) + "\n")
@@ -163,16 +181,18 @@ def write(results: dict[str, Any], out: Path) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     from benchmarks.common import Workbench, log
-    from benchmarks.report import Row, header_lines, text_table
+    from benchmarks.report import Row, header_lines, previous_medians, text_table
 
     out: Path = args.out or (QUICK_OUT if args.quick else DEFAULT_OUT)
     sections = [s for s in SECTIONS if not args.only or s in args.only]
+    old = _old(out, args.quick)  # read once: every section's write below replaces the file
     results: dict[str, Any] = {
         "generated": time.strftime("%Y-%m-%d %H:%M:%S %z"),
         "quick": args.quick,
         "machine": machine_info(),
         "settings": settings_info(),
-        "sections": _previous(out, args.quick) if args.only else {},
+        "sections": dict(old.get("sections", {})) if args.only else {},
+        "previous": previous_medians(old, sections),
     }
     runners = section_runners()
     work_dir = Path(tempfile.mkdtemp(prefix="assistant-bench-"))

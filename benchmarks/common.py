@@ -147,12 +147,14 @@ class Workbench:
         cmd += ["--result", str(result)] + (["--quick"] if self.quick else [])
         for key, value in options.items():
             cmd += [f"--{key.replace('_', '-')}", value]
+        spawned_at = time.time()  # wall clock, for comparison with the worker's own readings
         started = time.perf_counter()
         done = run_bounded(cmd, timeout_s)
         if done.returncode != 0 or not result.exists():
             raise RuntimeError(f"the {name} worker failed (exit code {done.returncode}); its error is printed above")
         data: dict[str, Any] = json.loads(result.read_text())
         data["process_wall_s"] = round(time.perf_counter() - started, 3)
+        data["spawned_at"] = spawned_at
         return data
 
     def cli_ingest(self, persist_dir: Path, timeout_s: float = 900) -> float:
