@@ -46,8 +46,9 @@ test: lint browser
 clean:
 	rm -rf $(VENV) vectorstore/* .pytest_cache .mypy_cache .ruff_cache
 
-# Latency, retrieval at scale, ingestion, memory and concurrent load (~25 min on 2 cores; run it on a quiet
-# machine). Throw-away stores in a temp folder; writes benchmarks/results.json and benchmarks/RESULTS.md.
+# Latency and each stage's cost, `make run` to a usable page, retrieval at scale, ingestion, memory and concurrent
+# load (~25-30 min on 2 cores; run it on a quiet machine). Throw-away stores in a temp folder; writes
+# benchmarks/results.json and benchmarks/RESULTS.md (each row beside the previous run's median).
 bench: install
 	$(BIN)/python benchmarks/bench.py
 

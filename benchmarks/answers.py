@@ -242,7 +242,8 @@ def cold_worker(store: Path, work_dir: Path, chain: str) -> dict[str, Any]:
 
 
 def warm_worker(store: Path, work_dir: Path, quick: bool) -> dict[str, Any]:
-    """In one process: load once, then each fixed question through both chains, back to back."""
+    """In one process: load once, then each fixed question through both chains, back to back, then the
+    follow-ups through ours."""
     assistant, llm, meter, asks = _open(store, work_dir)
     questions = range(2) if quick else range(len(ANSWER_QUESTIONS))
     rounds = 1

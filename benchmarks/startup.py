@@ -70,14 +70,17 @@ def make_run(persist_dir: Path, work_dir: Path, name: str) -> dict[str, Any]:
 
 
 def first_answer(url: str) -> dict[str, Any]:
-    """Ask QUESTION in a new chat through gradio_client; whether it failed, and what it said."""
+    """Ask QUESTION in a new chat through gradio_client; why it failed (None if it did not), and what it said."""
     from gradio_client import Client
 
-    client = Client(url, verbose=False, httpx_kwargs={"timeout": 60})
     try:
-        final = client.submit(QUESTION, [], [], "", "", api_name="/ask").result(timeout=ANSWER_TIMEOUT_S)
-    finally:
-        client.close()
+        client = Client(url, verbose=False, httpx_kwargs={"timeout": 60})
+        try:
+            final = client.submit(QUESTION, [], [], "", "", api_name="/ask").result(timeout=ANSWER_TIMEOUT_S)
+        finally:
+            client.close()
+    except Exception as exc:  # reported as the row's failure; the page's time still stands
+        return {"answer_error": f"{type(exc).__name__}: {exc}"[:300], "answer": ""}
     try:
         last = final[1][-1]
         text = str(last.get("content") if isinstance(last, dict) else last)
