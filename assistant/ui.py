@@ -202,7 +202,8 @@ def format_draft(streamed: str, sources: Sources | None = None) -> str:
 def format_details(answer: Answer | Sources | None, filters: Filters | None = None) -> str:
     """The question used for search, the filters, and the retrieved passages, for the side panel.
 
-    From the Sources while the model writes; from the final Answer (its quotes marked) when it is checked.
+    From the Sources while the model writes (the passages in its prompt); from the final Answer when it is
+    checked (all the passages retrieved, the quotes it kept marked).
     """
     if answer is None:
         return '<div class="ka-details ka-muted">Ask a question to see the passages its answer was built from.</div>'
@@ -220,7 +221,8 @@ def format_details(answer: Answer | Sources | None, filters: Filters | None = No
                 f"<li>{_source_head(None, p.outlet, p.published, p.title, p.source)}"
                 f'<div class="ka-passage">{_passage_with_quotes(p, quotes)}</div></li>'
             )
-        parts.append(f"<p><b>Passages retrieved ({len(answer.passages)}):</b></p><ol>{''.join(items)}</ol>")
+        label = "Passages the model is reading" if isinstance(answer, Sources) else "Passages retrieved"
+        parts.append(f"<p><b>{label} ({len(answer.passages)}):</b></p><ol>{''.join(items)}</ol>")
     else:
         parts.append("<p><b>Passages retrieved:</b> none.</p>")
     timings = answer.timings if isinstance(answer, Answer) else {}

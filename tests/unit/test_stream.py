@@ -68,11 +68,10 @@ def test_sources_come_first_and_hold_the_passages_in_the_prompt(ferry, passage_n
     assert isinstance(final, Answer) and final.final and not final.refused and "March 2019" in final.text
 
     lines = prompt_passages(llm.history[0])
-    assert len(lines) == len(sources.passages) == 3
+    assert len(lines) == len(sources.passages) > 0
     for n, (line, p) in enumerate(zip(lines, sources.passages, strict=True), 1):
         assert line.startswith(f"[{n}] ({p.outlet}, {p.published}) ")  # numbered as the model reads them
         assert " ".join(p.text.split()) in line
-    assert final.passages == sources.passages
 
 
 @pytest.mark.parametrize("question", ["", "   ", "too long " * 400], ids=["empty", "blank", "too-long"])
@@ -85,13 +84,13 @@ def test_a_question_refused_before_search_still_starts_with_empty_sources(ferry,
     assert llm.history == []
 
 
-def test_a_refusal_after_search_starts_with_the_passages_it_searched(ferry) -> None:
+def test_a_refusal_by_the_model_starts_with_the_passages_it_read(ferry) -> None:
     a, llm = ferry(["I don't know."])
     sources, *deltas, final = list(a.stream(PASSENGERS))
     assert isinstance(sources, Sources) and sources.passages
     assert any("Kittiwake" in p.text for p in sources.passages)
     assert "".join(d for d in deltas if isinstance(d, str)) == "I don't know."
-    assert isinstance(final, Answer) and final.refused and final.passages == sources.passages
+    assert isinstance(final, Answer) and final.refused
     assert len(prompt_passages(llm.history[0])) == len(sources.passages)
 
 
@@ -108,12 +107,13 @@ def test_cli_chat_prints_the_sources_before_the_models_words(
     assert result.exit_code == 0, result.output
     listed = "".join(f"  [{n}] {p.outlet}, {p.published} — {p.title}\n" for n, p in enumerate(sources.passages, 1))
     n = passage_number(llm.history[-1], "set up in March")
+    count = len(sources.passages)
     expected = (
-        f"Reading 3 passages:\n{listed}"
+        f"Reading {count} passage{'' if count == 1 else 's'}:\n{listed}"
         f"assistant> The joint ferry committee was set up in March 2019 [{n}].\n\nChecked answer:\n"
     )
     assert expected in result.output
-    assert "  [1] Island Post, 2022-05-20 — " in listed  # outlet, date and title of each, as the index has them
+    assert "[1] Island Post, 2022-05-20 — Mayor wants" in listed  # outlet, date and title, as the index has them
 
 
 # --- the chat UI --------------------------------------------------------------------------------
@@ -168,16 +168,20 @@ def test_the_chat_shows_the_sources_before_the_models_first_word(ferry, passage_
 
     (shown, panel), *_ = seen_by_the_model
     before = shown[-1]  # the chat message when the model was called
-    assert "ka-drafting" in before and "Reading 3 passages" in before and "Drafting…" not in before
+    count = len(prompt_passages(prompt))
+    reading = f"Reading {count} passage{'' if count == 1 else 's'}</div>"
+    assert count == len(sources.passages) > 0
+    assert "ka-drafting" in before and reading in before and "Drafting…" not in before
     for n, p in enumerate(sources.passages, 1):
         assert f'<span class="ka-n">[{n}]</span> <b>{p.outlet}</b> · ' in before
         assert f"({p.outlet}, {p.published})" in prompt_passages(prompt)[n - 1]
     assert "set up in March 2019 [" not in before
     assert "<b>Question used for search:</b> " + SET_UP in panel[-1]
-    assert "<b>Passages retrieved (3):</b>" in panel[-1] and "<mark>" not in panel[-1]  # nothing checked yet
+    assert f"<b>Passages the model is reading ({count}):</b>" in panel[-1]
+    assert "<mark>" not in panel[-1]  # nothing checked yet
 
     writing = [d for d in drafts if "Drafting…" in d]
-    assert writing and all(d.index("▍") < d.index("Reading 3 passages") for d in writing)  # under the text
+    assert writing and all(d.index("▍") < d.index(reading) for d in writing)  # under the text
     assert "The joint ferry committee was set up in March 2019 [" in writing[-1]
     final = drafts[-1]
     assert "set up in March 2019" in final and 'class="ka-sources"' in final
