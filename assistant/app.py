@@ -10,7 +10,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import Runnable
 
-from assistant.chain import Answer, AnswerChain, Message
+from assistant.chain import Answer, AnswerChain, Message, Sources
 from assistant.config import Settings
 from assistant.embeddings import make_embeddings
 from assistant.ingest import Indexer, IngestReport
@@ -143,17 +143,21 @@ class Assistant:
         """Answer one question (history: [{"role": "user"|"assistant", "content": ...}, ...])."""
         final: Answer | None = None
         for part in self.answer_chain.run(question, history, filters):
-            if part.final:
+            if isinstance(part, Answer) and part.final:
                 final = part
         assert final is not None
         return final
 
     def stream(
         self, question: str, history: Sequence[Message] | None = None, filters: Filters | None = None
-    ) -> Iterator[str | Answer]:
-        """Yield text as the model writes it, then the verified Answer."""
+    ) -> Iterator[Sources | str | Answer]:
+        """Yield the Sources the model is about to read (always first, before the model is called), then text
+        as the model writes it, then the verified Answer (always last)."""
         for part in self.answer_chain.run(question, history, filters):
-            yield part if part.final else part.text
+            if isinstance(part, Sources):
+                yield part
+            else:
+                yield part if part.final else part.text
 
     # --- the index -----------------------------------------------------------------------------
 

@@ -29,10 +29,11 @@ from assistant.prompts import Prompts
 from assistant.rerank import Reranker
 from assistant.retrieval import Filters, HybridRetriever
 from assistant.search import Searcher, SentenceVectors
-from assistant.turn import Answer, Message, Turn, human_date
+from assistant.stages import measuring, stage
+from assistant.turn import Answer, Message, Sources, Turn, human_date
 from assistant.verify import Verifier
 
-__all__ = ["Answer", "AnswerChain", "Message", "human_date", "quoted_sentences"]
+__all__ = ["Answer", "AnswerChain", "Message", "Sources", "human_date", "quoted_sentences"]
 
 
 class AnswerChain:
@@ -105,7 +106,9 @@ class AnswerChain:
 
         def generate(inputs: Iterator[dict[str, Any]]) -> Iterator[Answer]:
             for inp in inputs:
-                yield from self.run(inp["question"], inp.get("history"), inp.get("filters"))
+                for part in self.run(inp["question"], inp.get("history"), inp.get("filters")):
+                    if isinstance(part, Answer):
+                        yield part
 
         return (RunnableLambda(normalise) | RunnableGenerator(generate)).with_config(run_name="grounded_answer")
 
@@ -117,30 +120,41 @@ class AnswerChain:
         history: Sequence[Message] | None = None,
         filters: Filters | None = None,
         decompose: bool = True,
-    ) -> Iterator[Answer]:
-        """Yield partial answers (text deltas) as the model writes, then the verified final Answer."""
+    ) -> Iterator[Sources | Answer]:
+        """Yield the Sources the model is about to read, then partial answers (text deltas) as it writes, then
+        the verified final Answer. Each step's seconds go to the Answer's `timings` (see `stages`)."""
         turn = Turn(question, history or (), filters, decompose)
-        self.planner(turn)
-        if turn.refusal:
-            yield self.presenter.refusal(turn)
-            return
-        self.searcher(turn)
-        if turn.refusal:
-            yield self.presenter.refusal(turn)
-            return
-        for delta in self.generator(turn):
-            yield Answer(turn.question, delta, final=False)
-        self.verifier(turn)
-        self.fallback(turn)
-        if turn.refusal:
-            yield self.presenter.refusal(turn)
-            return
-        yield self.presenter.answer(turn)
+        with measuring(turn.timings):
+            self.generator.preload()  # a first question in a new process: the model loads meanwhile
+            with stage("plan_s"):
+                self.planner(turn)
+            if turn.refusal:
+                yield Sources(turn.question, [], turn.standalone or turn.question)
+                yield self.presenter.refusal(turn)
+                return
+            self.searcher(turn)
+            if turn.refusal:
+                yield Sources(turn.question, list(turn.passages), turn.standalone)
+                yield self.presenter.refusal(turn)
+                return
+            self.generator.prepare(turn)
+            turn.timings["sources_s"] = turn.elapsed()
+            yield Sources(turn.question, list(turn.prompt_passages), turn.standalone)
+            for delta in self.generator(turn):
+                yield Answer(turn.question, delta, final=False)
+            with stage("verify_s"):
+                self.verifier(turn)
+            with stage("fallback_s"):
+                self.fallback(turn)
+            if turn.refusal:
+                yield self.presenter.refusal(turn)
+                return
+            yield self.presenter.answer(turn)
 
     def rewrite(self, question: str, history: Sequence[Message]) -> str:
         """The follow-up as a standalone question (see `Planner.rewrite`)."""
         return self.planner.rewrite(question, history)
 
-    def prime(self) -> None:
-        """Run the fixed prompt prefix through the model once (see `Generator.prime`)."""
-        self.generator.prime()
+    def prime(self) -> str:
+        """Run the fixed prompt prefix through the model once, or restore it from disk (see `Generator.prime`)."""
+        return self.generator.prime()

@@ -256,7 +256,8 @@ class Settings(BaseSettings):
     )
     model_cache_dir: Path = Field(
         default_factory=lambda: _default_cache_dir() / "models",
-        description="Where the local model's GGUF is assembled from its PyPI parts (once).",
+        description="Where the local model's GGUF is assembled from its PyPI parts (once), and where the prompt "
+        "prefix it has read is saved (prompt-state/), so a new process restores it instead of reading it again.",
     )
     llm_base_url: str | None = Field(None, description="Base URL of an OpenAI-compatible endpoint or an Ollama server.")
     llm_model_name: str | None = Field(None, description="Model name at the remote backend.")
@@ -277,6 +278,20 @@ class Settings(BaseSettings):
     )
     max_passage_tokens: int = Field(
         420, ge=50, description="Token budget for the passages in the prompt (weakest dropped first)."
+    )
+    prompt_sentences: int = Field(
+        0,
+        ge=0,
+        le=40,
+        description="Most evidence sentences the model reads (the best few by score, each with the sentence "
+        "before it where it opens on 'he' or 'it'); the rest of the evidence still serves the fallback and the "
+        "related facts. A compound question gets this many per part, at least 2. 0: all the evidence.",
+    )
+    prompt_evidence_tokens: int = Field(
+        150,
+        ge=20,
+        description="Token budget of the sentences the model reads (the best one is always shown): the part "
+        "of the prompt read fresh for every question, so it sets the time to the first word.",
     )
     min_evidence: float = Field(
         0.45,

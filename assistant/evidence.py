@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from assistant.chunking import Span, split_sentences
 from assistant.lexical import STOPWORDS, Analyzer
@@ -64,11 +64,16 @@ def named(text: str) -> set[str]:
 
 @dataclass(frozen=True)
 class Evidence:
-    """Trimmed passages for the prompt and the strength of the best one (0..1)."""
+    """The chosen sentences as passages, the strength of the best one (0..1), and the best few of them.
+
+    `passages` is all the evidence (the fallback and the related facts draw on it); `best` is the part of it
+    the model reads: the first sentences picked, by score, within the prompt's budget.
+    """
 
     passages: list[Passage]
     strength: float
     sentence_scores: list[float]
+    best: list[Passage] = field(default_factory=list)
 
 
 class EvidenceSelector:
@@ -109,6 +114,8 @@ class EvidenceSelector:
         answers: Callable[[str], float] | None = None,
         recent: float = 0.0,
         years_first: bool = False,
+        best_sentences: int = 0,
+        best_tokens: int = 0,
     ) -> Evidence:
         """The best sentences (with a lead-in sentence where they start with a pronoun), grouped by chunk.
 
@@ -123,7 +130,8 @@ class EvidenceSelector:
         `answers` tells how surely a sentence holds what is asked (0: not, 1: it does, 2: as the subject of
         the question's own verb; the bonus is that many times `kind_bonus`). With `recent` > 0 (a
         question about the present), a sentence gains up to `recent` by how new its document is among the
-        chunks': the newest dated one gains all of it, undated ones nothing.
+        chunks': the newest dated one gains all of it, undated ones nothing. `best` of the result holds the
+        first `best_sentences` picks (with their lead-ins) within `best_tokens` (0: all of the evidence).
         """
         holds = answers or (lambda sentence: 0.0)
         dates = sorted({c.published for c in chunks if c.published})
@@ -154,6 +162,7 @@ class EvidenceSelector:
         # of the year asked about first: 'who was minister in 2023?' is not answered by a 2021 article
         scored.sort(key=lambda s: (s[3], s[0], s[1], s[2]), reverse=True)
         chosen: dict[int, set[int]] = {}
+        best: dict[int, set[int]] = {}
         used_tokens = 0
         picked_scores: list[float] = []
         for score, ci, si, _ in scored:
@@ -171,11 +180,17 @@ class EvidenceSelector:
             chosen.setdefault(ci, set()).update(new)
             used_tokens += cost
             picked_scores.append(score)
+            if best_sentences and len(picked_scores) <= best_sentences and (used_tokens <= best_tokens or not best):
+                best.setdefault(ci, set()).update(wanted)
+        order = sorted(chosen, key=lambda c: max((t, s) for s, cj, _, t in scored if cj == c), reverse=True)
         passages: list[Passage] = []
-        for ci in sorted(chosen, key=lambda c: max((t, s) for s, cj, _, t in scored if cj == c), reverse=True):
+        for ci in order:
             passages.extend(_runs(chunks[ci], spans_by_chunk[ci], sorted(chosen[ci])))
         strength = max((self.coverage(q_terms, p.text) for p in passages), default=0.0)
-        return Evidence(passages, strength, picked_scores)
+        if not best_sentences:
+            return Evidence(passages, strength, picked_scores, list(passages))
+        shown = [p for ci in order if ci in best for p in _runs(chunks[ci], spans_by_chunk[ci], sorted(best[ci]))]
+        return Evidence(passages, strength, picked_scores, shown)
 
 
 def _runs(chunk: Passage, spans: Sequence[Span], indices: list[int]) -> list[Passage]:

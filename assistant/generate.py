@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 
@@ -13,6 +16,7 @@ from assistant.llm import LLMUnavailableError, describe_llm_error
 from assistant.prompts import Prompts
 from assistant.quarantine import masked
 from assistant.retrieval import Passage
+from assistant.stages import stage
 from assistant.turn import Turn
 
 _TEMPLATE_TOKENS = 8  # chat-template tokens per message
@@ -28,34 +32,97 @@ class Generator:
         self.llm = llm
         self.prompts = prompts
         self.count_tokens = count_tokens
+        self._primed = False
+        self._loading: threading.Thread | None = None
+        self._loading_lock = threading.Lock()
+
+    def preload(self) -> None:
+        """Start loading an in-process model and its saved prompt prefix in the background (once), so a first
+        question's search and parse run while the model loads. A failure here is the first answer's to report."""
+        load = getattr(self.llm, "load", None)
+        if self._primed or not callable(load) or getattr(self.llm, "loaded", True):
+            return
+        with self._loading_lock:
+            if self._loading is not None:
+                return
+
+            def work() -> None:
+                try:
+                    load()
+                    self.prime()
+                except Exception:
+                    return
+
+            self._loading = threading.Thread(target=work, name="model-preload", daemon=True)
+            self._loading.start()
 
     def __call__(self, turn: Turn) -> Iterator[str]:
         """Yield the model's text deltas; `turn.raw` holds the whole text at the end."""
-        turn.messages, turn.passages = self.messages(turn.standalone, turn.passages)
-        turn.trace["prompt_tokens_estimate"] = sum(self.count_tokens(str(m.content)) for m in turn.messages)
-        t = time.perf_counter()
+        if not turn.messages:
+            self.prepare(turn)
+        if not self._primed and callable(getattr(self.llm, "restore_prefix", None)):
+            with stage("prime_s"):  # a first question in a new process: the saved prefix, in milliseconds
+                loading = self._loading
+                if loading is not None:
+                    loading.join()
+                turn.trace["prime"] = self.prime()
+        t = first = time.perf_counter()
         try:
             for chunk in self.llm.stream(turn.messages):
+                usage = getattr(chunk, "usage_metadata", None)
+                if usage:  # the model's own count: the whole prompt, and the part read from its cache
+                    turn.trace["prompt_tokens"] = usage.get("input_tokens")
+                    turn.trace["cached_tokens"] = (usage.get("input_token_details") or {}).get("cache_read")
+                    turn.trace["completion_tokens"] = usage.get("output_tokens")
                 delta = chunk.content if isinstance(chunk.content, str) else ""
                 if delta:
                     if "first_token_s" not in turn.timings:
+                        first = time.perf_counter()
                         turn.timings["first_token_s"] = turn.elapsed()
+                        turn.timings["prompt_s"] = first - t  # reading the prompt, up to the first token
                     turn.raw += delta
                     yield delta
         except LLMUnavailableError:
             raise
         except Exception as exc:  # a remote backend's connection, timeout or HTTP error
             raise LLMUnavailableError(describe_llm_error(exc, self.settings)) from exc
-        turn.timings["generate_s"] = time.perf_counter() - t
+        done = time.perf_counter()
+        turn.timings["generate_s"] = done - t
+        turn.timings["generation_s"] = done - first if "prompt_s" in turn.timings else 0.0
         turn.trace["model_output"] = turn.raw
 
-    def prime(self) -> None:
-        """Run the fixed prompt prefix (system prompt and worked examples) through the model once.
+    def prepare(self, turn: Turn) -> None:
+        """The messages for the Turn's best evidence; `turn.prompt_passages` becomes what the model reads."""
+        turn.messages, turn.prompt_passages = self.messages(turn.standalone, turn.prompt_passages)
+        turn.trace["prompt_tokens_estimate"] = sum(self.count_tokens(str(m.content)) for m in turn.messages)
+        turn.trace["prompt_passages"] = len(turn.prompt_passages)
 
-        A model with a prompt cache (the embedded one) then reuses it for every question.
+    def prime(self) -> str:
+        """Run the fixed prompt prefix (system prompt, worked examples, the user turn's fixed opening) through
+        the model once; what it did: 'restored', 'read' or 'primed already'.
+
+        A model with a prompt cache (the embedded one) then reuses it for every question. A model that can
+        save what it read (`save_prefix`) keeps it on disk, so the next process restores it in milliseconds
+        instead of reading it again (the state is tied to the prefix's text: editing a prompt reads it anew).
         """
+        if self._primed:
+            return "primed already"
         messages, _ = self.messages("", [])
-        self.llm.invoke([*messages[:-1], HumanMessage("Ready?")], max_tokens=1)
+        opening = self.prompts.render("answer", passages="", question="").split("\n\n", 1)[0]
+        prefix = [*messages[:-1], HumanMessage(opening)]
+        name = hashlib.sha256(
+            json.dumps([[m.type, str(m.content)] for m in prefix], ensure_ascii=False).encode()
+        ).hexdigest()[:24]
+        restore = getattr(self.llm, "restore_prefix", None)
+        if callable(restore) and restore(name):
+            self._primed = True
+            return "restored"
+        self.llm.invoke(prefix, max_tokens=1)
+        save = getattr(self.llm, "save_prefix", None)
+        if callable(save):
+            save(name)
+        self._primed = True
+        return "read"
 
     def messages(self, question: str, passages: list[Passage]) -> tuple[list[BaseMessage], list[Passage]]:
         """System prompt, worked examples and the user prompt within the context window.

@@ -17,6 +17,7 @@ from typing import Any
 
 from assistant.chunking import Span
 from assistant.lexicon import LexiconError, read_yaml
+from assistant.stages import stage
 
 QUESTIONS_FILE = Path(__file__).resolve().parent / "lexicons" / "questions.yaml"
 
@@ -176,7 +177,9 @@ class Language:
             if found is not None:
                 self._docs.move_to_end(text)
                 return found
-        parsed = self._pipeline()(text)
+        nlp = self._pipeline()
+        with stage("parse_s"):
+            parsed = nlp(text)
         with self._lock:
             self._docs[text] = parsed
             while len(self._docs) > self.cache_size:
@@ -189,7 +192,10 @@ class Language:
             missing = list(dict.fromkeys(t for t in texts if t not in self._docs))
         if not missing:
             return
-        for text, parsed in zip(missing, self._pipeline().pipe(missing), strict=True):
+        nlp = self._pipeline()
+        with stage("parse_s"):
+            parsed_all = list(nlp.pipe(missing))
+        for text, parsed in zip(missing, parsed_all, strict=True):
             with self._lock:
                 self._docs[text] = parsed
         with self._lock:

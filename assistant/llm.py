@@ -12,6 +12,7 @@ import hashlib
 import importlib.resources
 import importlib.util
 import json
+import logging
 import os
 import queue
 import re
@@ -20,6 +21,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from importlib.resources.abc import Traversable
@@ -36,6 +38,8 @@ from pydantic import Field, PrivateAttr
 
 from assistant.config import Settings
 
+logger = logging.getLogger(__name__)
+
 LLM_CHOICES = ("local", "openai-compatible", "ollama", "fake")
 
 MODEL_REPO = "Qwen/Qwen2.5-Coder-1.5B-Instruct-GGUF"
@@ -51,6 +55,7 @@ _CHUNK_BYTES = 8 * 1024 * 1024
 _LOCK_TIMEOUT_S = 900.0
 _PROBE_TIMEOUT_S = 2.0
 _PROMPT_CACHE_RAM_MIB = 512
+_SLOT_ACTION_TIMEOUT_S = 60.0  # saving or restoring a prompt prefix (a few MB) on the loopback listener
 
 
 class LLMUnavailableError(RuntimeError):
@@ -317,8 +322,9 @@ def _hf_download_model() -> Path:
 class _ServerHandle:
     """Owns one xllamacpp.Server; closing it (or the process exiting) stops generations and frees it."""
 
-    def __init__(self, server: Any) -> None:
+    def __init__(self, server: Any, key: str = "") -> None:
         self.server: Any = server
+        self.key = key  # the loopback listener's API key (its slot actions are called over HTTP)
         self.stopping = threading.Event()
         self.workers: set[threading.Thread] = set()
         self._atexit = _close_at_exit(weakref.ref(self))
@@ -357,6 +363,11 @@ class LocalChatModel(BaseChatModel):
     max_tokens: int = Field(default=200, ge=1, description="Most tokens generated per call.")
     temperature: float = Field(default=0.0, ge=0, description="Sampling temperature; 0 is greedy.")
     stop: list[str] | None = Field(default=None, description="Stop sequences applied to every call.")
+    state_dir: Path | None = Field(
+        default=None,
+        description="Where read prompt prefixes are saved (`save_prefix`) and restored from in a later process "
+        "(`restore_prefix`); None: never saved.",
+    )
 
     _handle: _ServerHandle | None = PrivateAttr(default=None)
     _load_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
@@ -404,7 +415,8 @@ class LocalChatModel(BaseChatModel):
             with self._load_lock:
                 if self._handle is None:
                     started = time.perf_counter()
-                    self._handle = _ServerHandle(self._start_server())
+                    key = os.urandom(16).hex()
+                    self._handle = _ServerHandle(self._start_server(key), key)
                     self._load_seconds = time.perf_counter() - started
                 handle = self._handle
         server = handle.server
@@ -412,7 +424,50 @@ class LocalChatModel(BaseChatModel):
             raise LLMUnavailableError("The local model was closed while this request was starting: retry it.")
         return handle, server
 
-    def _start_server(self) -> Any:
+    def _state_file(self, name: str) -> str:
+        """The file of a saved prefix: its name tied to this model file and context window."""
+        path = Path(self.model_path)
+        size = path.stat().st_size if path.is_file() else 0
+        return f"{name}-{path.stem}-{size}-{self.n_ctx}.bin"
+
+    def save_prefix(self, name: str) -> bool:
+        """Save what the model last read (a prompt prefix) as `name`, for `restore_prefix` in a later process.
+
+        False (and nothing saved) without a `state_dir` or when the server refuses.
+        """
+        if self.state_dir is None:
+            return False
+        return self._slot_action("save", self._state_file(name))
+
+    def restore_prefix(self, name: str) -> bool:
+        """Load a prefix saved by `save_prefix` into the model's cache: the next prompt that starts with it
+        reads only its new tokens. False when there is none for this model (or it cannot be read)."""
+        if self.state_dir is None or not (Path(self.state_dir) / self._state_file(name)).is_file():
+            return False
+        return self._slot_action("restore", self._state_file(name))
+
+    def _slot_action(self, action: str, filename: str) -> bool:
+        handle, server = self._loaded()
+        address = getattr(server, "listening_address", None)
+        if not address:
+            return False
+        if action == "save":
+            Path(self.state_dir or ".").mkdir(parents=True, exist_ok=True)
+        request = urllib.request.Request(
+            f"{address}/slots/0?action={action}",
+            data=json.dumps({"filename": filename}).encode(),
+            headers={"Authorization": f"Bearer {handle.key}", "Content-Type": "application/json"},
+        )
+        with self._generate_lock:
+            try:
+                with urllib.request.urlopen(request, timeout=_SLOT_ACTION_TIMEOUT_S) as response:
+                    reply = json.loads(response.read() or b"{}")
+            except (OSError, ValueError) as exc:  # a refused action, a damaged file: read the prompt instead
+                logger.warning("The local model could not %s its prompt cache %s: %s", action, filename, exc)
+                return False
+        return "error" not in reply
+
+    def _start_server(self, key: str) -> Any:
         path = Path(self.model_path)
         if not path.is_file():
             raise ModelNotFoundError(
@@ -434,7 +489,9 @@ class LocalChatModel(BaseChatModel):
         params.cache_ram_mib = _PROMPT_CACHE_RAM_MIB
         params.verbosity = 1  # errors only, on stderr
         # The server also listens on a loopback port; a random key locks that out (in-process calls skip it).
-        params.api_keys = [os.urandom(16).hex()]
+        params.api_keys = [key]
+        if self.state_dir is not None:  # slot files live here (the server joins the path and name as strings)
+            params.slot_save_path = f"{Path(self.state_dir).expanduser()}{os.sep}"
         try:
             return xllamacpp.Server(params)
         except Exception as exc:
@@ -693,6 +750,7 @@ def make_chat_model(settings: Settings, *, script: Script | None = None) -> Base
             n_ctx=settings.llm_context_window,
             max_tokens=settings.llm_max_tokens,
             temperature=settings.llm_temperature,
+            state_dir=settings.model_cache_dir / "prompt-state",
         )
     base_url, model_name = _remote_target(settings, kind)
     if kind == "openai-compatible":

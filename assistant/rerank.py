@@ -15,6 +15,7 @@ from typing import Protocol
 
 from assistant.config import Settings
 from assistant.embeddings import ONNX_MODELS, OnnxEncoder
+from assistant.stages import stage
 
 RERANKER_CHOICES = ("none", "onnx:ms-marco-MiniLM-L-12-v2", "fake")
 
@@ -55,7 +56,8 @@ class CrossEncoderReranker:
     def score(self, query: str, texts: Sequence[str]) -> list[float]:
         if not texts:
             return []
-        logits = self.encoder.run([(query, text) for text in texts], self.batch_size)
+        with stage("rerank_s"):
+            logits = self.encoder.run([(query, text) for text in texts], self.batch_size)
         return [float(row[0]) for row in logits]
 
 

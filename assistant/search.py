@@ -18,6 +18,7 @@ from langchain_core.embeddings import Embeddings
 from assistant.config import Settings
 from assistant.evidence import Evidence, EvidenceSelector, merge_passages, years
 from assistant.retrieval import Filters, HybridRetriever, Passage
+from assistant.stages import stage
 from assistant.turn import Turn
 
 
@@ -91,6 +92,7 @@ class Searcher:
         turn.timings["retrieve_s"] = time.perf_counter() - t
         turn.trace["retrieved"] = [{"id": c.id, "source": c.source, "score": round(c.score, 5)} for c in turn.chunks]
         turn.passages = turn.evidence.passages
+        turn.prompt_passages = turn.evidence.best or list(turn.passages)
         similarity = max((c.similarity for c in turn.chunks), default=0.0)
         strength = turn.evidence.strength + similarity
         turn.trace["evidence"] = {"lexical": round(turn.evidence.strength, 3), "dense": round(similarity, 3)}
@@ -98,7 +100,7 @@ class Searcher:
             turn.refusal = "evidence too weak for the question (LLM not called)"
             # passages that share too few of the question's words are not "related facts", just noise
             if turn.evidence.strength < self.settings.min_related_evidence:
-                turn.passages = []
+                turn.passages = turn.prompt_passages = []
 
     def evidence(
         self,
@@ -110,7 +112,25 @@ class Searcher:
         focus: str = "",
         recent: float = 0.0,
         years_first: bool = False,
+        share: int = 1,
     ) -> Evidence:
+        """The evidence for `query`; its `best` is the prompt's share (`share` parts split the budget)."""
+        with stage("select_s"):
+            return self._select(selector, query, chunks, vector, max_sentences, focus, recent, years_first, share)
+
+    def _select(
+        self,
+        selector: EvidenceSelector,
+        query: str,
+        chunks: list[Passage],
+        vector: Sequence[float],
+        max_sentences: int,
+        focus: str,
+        recent: float,
+        years_first: bool,
+        share: int,
+    ) -> Evidence:
+        wanted = self.settings.prompt_sentences
         return selector.select(
             query,
             chunks,
@@ -122,6 +142,8 @@ class Searcher:
             answers=lambda sentence: self.answers(query, sentence, ""),
             recent=recent,
             years_first=years_first,
+            best_sentences=max(2, -(-wanted // share)) if wanted and share > 1 else wanted,
+            best_tokens=self.settings.prompt_evidence_tokens // share,
         )
 
     def _compound(
@@ -135,15 +157,19 @@ class Searcher:
         per_part = max(2, -(-self.settings.max_evidence_sentences // len(parts)))
         chunk_lists: list[list[Passage]] = []
         groups: list[list[Passage]] = []
+        bests: list[list[Passage]] = []
         strengths: list[float] = []
         for i in range(len(parts)):
             query = queries[i]
             vector = self.retriever.store.embeddings.embed_query(query)
             chunks = self.retriever.search(query, self.settings.top_k, filters, vector)
             chunks += self.of_years(query, vector, filters, chunks)
-            evidence = self.evidence(selector, query, chunks, vector, per_part, focus=parts[i], years_first=True)
+            evidence = self.evidence(
+                selector, query, chunks, vector, per_part, focus=parts[i], years_first=True, share=len(parts)
+            )
             chunk_lists.append(chunks)
             groups.append(evidence.passages)
+            bests.append(evidence.best)
             strengths.append(evidence.strength)
         # the parts' retrievals interleaved by rank (the trace and the eval's retrieval metrics read them)
         seen: set[str] = set()
@@ -153,7 +179,8 @@ class Searcher:
                 if rank < len(found) and found[rank].id not in seen:
                     seen.add(found[rank].id)
                     merged.append(found[rank])
-        return merged, Evidence(merge_passages(groups), max(strengths, default=0.0), [])
+        strength = max(strengths, default=0.0)
+        return merged, Evidence(merge_passages(groups), strength, [], merge_passages(bests))
 
     def of_years(
         self, query: str, vector: Sequence[float], filters: Filters | None, found: list[Passage]

@@ -60,6 +60,19 @@ class Answer:
         }
 
 
+@dataclass(frozen=True)
+class Sources:
+    """The first event of a streamed answer: the passages the model is about to read, before its first word.
+
+    Shown while the model reads them (the answer's citations, at the end, are the ones it kept).
+    Empty when the question is refused before any search (an empty or too-long question).
+    """
+
+    question: str
+    passages: list[Passage] = field(default_factory=list)
+    standalone_question: str = ""
+
+
 @dataclass
 class Turn:
     """One question on its way through the pipeline.
@@ -89,7 +102,8 @@ class Turn:
     selector: EvidenceSelector | None = None
     chunks: list[Passage] = field(default_factory=list)
     evidence: Evidence | None = None
-    passages: list[Passage] = field(default_factory=list)
+    passages: list[Passage] = field(default_factory=list)  # all the evidence (fallback, related facts)
+    prompt_passages: list[Passage] = field(default_factory=list)  # the best of it, numbered for the model
     # generate / verify / fall back
     messages: list[BaseMessage] = field(default_factory=list)
     raw: str = ""

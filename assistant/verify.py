@@ -18,7 +18,7 @@ class Verifier:
         self.answers = answers  # (question, sentence) -> whether the sentence holds what is asked
 
     def __call__(self, turn: Turn) -> None:
-        checked = self.checker.check(turn.raw, turn.passages, turn.standalone, turn.idf)
+        checked = self.checker.check(turn.raw, turn.prompt_passages, turn.standalone, turn.idf)
         turn.trace["dropped_sentences"] = checked.dropped
         turn.trace["repaired_citations"] = checked.repaired
         if (

@@ -43,7 +43,7 @@ def test_wrong_and_dangling_markers_are_repaired(ferry, passage_number) -> None:
         wrong = passage_number(m, "worked fairly well")
         return f"The joint ferry committee was set up in March 2019 [{wrong}][9]."
 
-    a, _ = ferry(script)
+    a, _ = ferry(script, prompt_sentences=0)  # the model reads all the evidence, the wrong passage too
     ans = a.ask(SET_UP)
     assert not ans.refused
     assert [c.source for c in ans.citations] == ["ferry_2022_mayor.txt"]
@@ -244,12 +244,14 @@ def test_token_budget_drops_the_weakest_passages(ferry) -> None:
         return "I don't know."
 
     question = "What did Oskar Vell say about the ferry committee and the fare increase?"
-    roomy, _ = ferry(script, max_passage_tokens=2000, max_evidence_sentences=20)
-    selected = len(roomy.ask(question).passages)
+    wide = {"max_passage_tokens": 2000, "max_evidence_sentences": 20, "prompt_sentences": 0}
+    roomy, _ = ferry(script, **wide)
+    selected = roomy.ask(question).trace["prompt_passages"]
     assert "Harbor Daily" in prompts[-1]  # the worked examples fit in the default window
-    a, _ = ferry(script, llm_context_window=800, llm_max_tokens=200, max_passage_tokens=2000, max_evidence_sentences=20)
+    a, _ = ferry(script, llm_context_window=800, llm_max_tokens=200, **wide)
     ans = a.ask(question)
-    assert 0 < len(ans.passages) < selected
+    assert 0 < ans.trace["prompt_passages"] < selected
+    assert len(ans.passages) >= selected  # the evidence itself is kept (fallback, related facts)
     assert "Harbor Daily" not in prompts[-1]  # the examples went first
     assert a.count_tokens(prompts[-1]) + 200 <= 800
 

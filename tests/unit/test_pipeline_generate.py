@@ -1,0 +1,136 @@
+"""Generate on the ferry corpus: the model reads only the best few sentences, after a fixed opening that a
+prompt cache keeps, with the question last; the fixed prefix is saved and restored where the model can; every
+stage's seconds are in the Answer."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from langchain_core.messages import BaseMessage
+
+from assistant.llm import ScriptedChatModel
+from assistant.stages import measuring, stage
+from assistant.turn import Sources
+
+QUESTION = "How long does the crossing take?"
+
+
+class SavingModel(ScriptedChatModel):
+    """A scripted model that can save and restore what it read, as the embedded one does."""
+
+    saved: ClassVar[dict[str, int]] = {}  # shared by the "processes" of a test
+    restores: ClassVar[list[str]] = []
+
+    def save_prefix(self, name: str) -> bool:
+        self.saved[name] = len(self.history)
+        return True
+
+    def restore_prefix(self, name: str) -> bool:
+        self.restores.append(name)
+        return name in self.saved
+
+
+def user_turn(messages: list[BaseMessage]) -> str:
+    return str(messages[-1].content)
+
+
+def test_the_model_reads_the_best_sentences_and_the_fallback_keeps_the_rest(ferry) -> None:
+    a, llm = ferry(["I don't know."], prompt_sentences=1, max_evidence_sentences=4)
+    parts = list(a.answer_chain.run(QUESTION))
+    sources = parts[0]
+    assert isinstance(sources, Sources)
+    prompt = user_turn(llm.history[-1])
+    shown = [line for line in prompt.splitlines() if line.startswith("[")]
+    assert len(shown) == len(sources.passages) >= 1
+    assert all(p.text in prompt for p in sources.passages)
+    final = parts[-1]
+    # all the evidence stays with the answer (fallback, related facts): more than the model read
+    assert len(final.passages) > len(sources.passages)
+    assert any(p.text not in prompt for p in final.passages)
+
+
+def test_the_prompt_budget_bounds_what_is_read_fresh(ferry) -> None:
+    a, llm = ferry(["I don't know."] * 2, prompt_sentences=6, prompt_evidence_tokens=20, max_evidence_sentences=6)
+    a.ask(QUESTION)
+    tight = user_turn(llm.history[-1])
+    b, llm_b = ferry(["I don't know."] * 2, prompt_sentences=6, prompt_evidence_tokens=400, max_evidence_sentences=6)
+    b.ask(QUESTION)
+    loose = user_turn(llm_b.history[-1])
+    assert tight.count("\n[") == 1  # the best sentence is always shown, even over the budget
+    assert loose.count("\n[") > 1
+
+
+def test_the_fixed_opening_comes_first_and_the_question_last(ferry) -> None:
+    a, llm = ferry(["I don't know.", "I don't know."])
+    a.ask(QUESTION)
+    a.ask("Who is the operations director of Sound Lines?")
+    first, second = user_turn(llm.history[0]), user_turn(llm.history[1])
+    assert first.rstrip().endswith(f"Question: {QUESTION}")
+    opening = first.split("Passages:")[0]
+    assert opening.strip() and second.startswith(opening + "Passages:")  # a prompt cache keeps it
+
+
+def test_the_prefix_is_read_once_then_restored_in_a_new_process(ferry) -> None:
+    SavingModel.saved, SavingModel.restores = {}, []
+    a, _ = ferry([])
+    first = SavingModel(script=["ok"])
+    a.answer_chain.generator.llm = first
+    assert a.answer_chain.prime() == "read"
+    assert len(first.history) == 1 and list(SavingModel.saved) == SavingModel.restores
+    assert a.answer_chain.prime() == "primed already" and len(first.history) == 1
+    b, _ = ferry([])
+    second = SavingModel(script=[])
+    b.answer_chain.generator.llm = second
+    assert b.answer_chain.prime() == "restored" and second.history == []
+
+
+def test_an_edited_prompt_is_not_restored_from_the_old_prefix(ferry, tmp_path) -> None:
+    SavingModel.saved, SavingModel.restores = {}, []
+    a, _ = ferry([])
+    a.answer_chain.generator.llm = SavingModel(script=["ok"])
+    a.answer_chain.prime()
+    prompts = a.answer_chain.generator.prompts
+    edited = type(prompts)({**prompts.templates, "system": prompts.templates["system"] + " Be brief."})
+    b, _ = ferry([])
+    b.answer_chain.generator.prompts = edited
+    b.answer_chain.generator.llm = model = SavingModel(script=["ok"])
+    assert b.answer_chain.prime() == "read" and len(model.history) == 1
+    assert len(set(SavingModel.restores)) == 2
+
+
+def test_a_first_question_primes_a_model_that_can_restore(ferry) -> None:
+    SavingModel.saved, SavingModel.restores = {}, []
+    a, _ = ferry([])
+    a.answer_chain.generator.llm = model = SavingModel(script=["ok", "I don't know."])
+    answer = a.ask(QUESTION)
+    assert answer.trace["prime"] == "read" and len(model.history) == 2
+    assert "prime_s" in answer.timings
+
+
+def test_every_stage_is_timed_and_the_sources_come_before_the_first_word(ferry) -> None:
+    a, _ = ferry(["The crossing takes 35 minutes [1]."])
+    answer = a.ask(QUESTION)
+    t = answer.timings
+    for key in ("plan_s", "retrieve_s", "select_s", "sources_s", "prompt_s", "generation_s", "verify_s", "total_s"):
+        assert key in t and t[key] >= 0, key
+    assert t["sources_s"] <= t["first_token_s"] <= t["total_s"]
+    assert t["select_s"] <= t["retrieve_s"]
+
+
+def test_stage_adds_up_inside_a_measured_block_and_costs_nothing_outside() -> None:
+    timings: dict[str, float] = {}
+    with stage("parse_s"):
+        pass  # nothing is being measured
+    with measuring(timings):
+        for _ in range(3):
+            with stage("parse_s"), stage("parse_s"):  # nested: counted once
+                pass
+        inner: dict[str, Any] = {}
+        with measuring(inner), stage("rerank_s"):
+            pass
+        with stage("rerank_s"):
+            pass
+    assert set(timings) == {"parse_s", "rerank_s"} and set(inner) == {"rerank_s"}
+    with stage("verify_s"):
+        pass
+    assert "verify_s" not in timings
