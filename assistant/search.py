@@ -115,36 +115,22 @@ class Searcher:
         share: int = 1,
     ) -> Evidence:
         """The evidence for `query`; its `best` is the prompt's share (`share` parts split the budget)."""
-        with stage("select_s"):
-            return self._select(selector, query, chunks, vector, max_sentences, focus, recent, years_first, share)
-
-    def _select(
-        self,
-        selector: EvidenceSelector,
-        query: str,
-        chunks: list[Passage],
-        vector: Sequence[float],
-        max_sentences: int,
-        focus: str,
-        recent: float,
-        years_first: bool,
-        share: int,
-    ) -> Evidence:
         wanted = self.settings.prompt_sentences
-        return selector.select(
-            query,
-            chunks,
-            max_sentences,
-            self.settings.max_passage_tokens,
-            self.count_tokens,
-            lambda texts: self.vectors.similarities(vector, texts),
-            focus=focus if focus != query else "",
-            answers=lambda sentence: self.answers(query, sentence, ""),
-            recent=recent,
-            years_first=years_first,
-            best_sentences=max(2, -(-wanted // share)) if wanted and share > 1 else wanted,
-            best_tokens=self.settings.prompt_evidence_tokens // share,
-        )
+        with stage("select_s"):
+            return selector.select(
+                query,
+                chunks,
+                max_sentences,
+                self.settings.max_passage_tokens,
+                self.count_tokens,
+                lambda texts: self.vectors.similarities(vector, texts),
+                focus=focus if focus != query else "",
+                answers=lambda sentence: self.answers(query, sentence, ""),
+                recent=recent,
+                years_first=years_first,
+                best_sentences=max(2, -(-wanted // share)) if wanted and share > 1 else wanted,
+                best_tokens=self.settings.prompt_evidence_tokens // share,
+            )
 
     def _compound(
         self, selector: EvidenceSelector, parts: list[str], queries: list[str], filters: Filters | None
