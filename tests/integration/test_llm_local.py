@@ -129,3 +129,28 @@ def test_the_process_exits_cleanly_without_close(model: LocalChatModel, leave: s
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "done"
     assert time.perf_counter() - started < 120
+
+
+def test_a_saved_prefix_is_restored_by_a_new_process_model(settings: Settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """What one model read is saved to disk; a fresh model restores it and reads only the new tokens."""
+    first = LocalChatModel(model_path=make_chat_model(settings).model_path, max_tokens=1, state_dir=tmp_path)
+    try:
+        assert not first.restore_prefix("rules")  # nothing saved yet
+        first.invoke(ask("Ready?"))
+        assert first.save_prefix("rules")
+    finally:
+        first.close()
+    saved = list(tmp_path.iterdir())
+    assert len(saved) == 1 and saved[0].stat().st_size > 1_000_000  # the KV cache of ~400 tokens
+    second = LocalChatModel(model_path=first.model_path, max_tokens=1, state_dir=tmp_path)
+    try:
+        assert second.restore_prefix("rules")
+        reply = second.invoke(ask("Name a colour."))
+        usage = reply.usage_metadata or {}
+        cached = (usage.get("input_token_details") or {}).get("cache_read", 0)
+        assert cached > 300 and usage["input_tokens"] - cached < 30  # only the new question was read
+        assert not second.restore_prefix("another prefix")
+    finally:
+        second.close()
+    unsaved = LocalChatModel(model_path=first.model_path, max_tokens=1)  # no state_dir: nothing kept
+    assert not unsaved.save_prefix("rules") and not unsaved.restore_prefix("rules")
