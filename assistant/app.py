@@ -125,17 +125,32 @@ class Assistant:
         The embedded model also reads the fixed system prompt and worked examples once, so even the first
         question only pays for its own passages.
         """
-        load = getattr(self.llm, "load", None)
-        if callable(load):
-            load()
-            self.answer_chain.prime()  # an in-process model: read the fixed prompt prefix into its cache now
-        self.retriever.lexical_index()
-        self.store.embeddings.embed_query("warm up")
-        for model in (self.retriever.reranker, self.judge):
-            load_model = getattr(model, "load", None)
-            if callable(load_model):
-                load_model()
-        self.answer_chain.language.question("Who said what, and when?")  # loads the spaCy pipeline
+        failed: list[BaseException] = []
+
+        def load_llm() -> None:
+            try:
+                load = getattr(self.llm, "load", None)
+                if callable(load):
+                    load()
+                    self.answer_chain.prime()  # an in-process model: its fixed prompt prefix, restored or read
+            except BaseException as exc:  # raised again below, in the caller's thread
+                failed.append(exc)
+
+        # the model loads while the index, embeddings, cross-encoder and spaCy do (each mostly waits on memory)
+        loading = threading.Thread(target=load_llm, name="warm-llm", daemon=True)
+        loading.start()
+        try:
+            self.retriever.lexical_index()
+            self.store.embeddings.embed_query("warm up")
+            for model in (self.retriever.reranker, self.judge):
+                load_model = getattr(model, "load", None)
+                if callable(load_model):
+                    load_model()
+            self.answer_chain.language.question("Who said what, and when?")  # loads the spaCy pipeline
+        finally:
+            loading.join()
+        if failed:
+            raise failed[0]
 
     # --- questions -----------------------------------------------------------------------------
 

@@ -1,13 +1,17 @@
-"""Generate on the ferry corpus: the model reads only the best few sentences, after a fixed opening that a
-prompt cache keeps, with the question last; the fixed prefix is saved and restored where the model can; every
-stage's seconds are in the Answer."""
+"""Generate on the ferry corpus: the model reads only the best few sentences after a fixed prefix that a
+prompt cache keeps; the prefix is saved and restored where the model can; every stage's seconds are in the
+Answer."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any, ClassVar
 
+import pytest
 from langchain_core.messages import BaseMessage
+from pydantic import Field
 
+from assistant import Assistant, Settings
 from assistant.llm import ScriptedChatModel
 from assistant.stages import measuring, stage
 from assistant.turn import Sources
@@ -60,14 +64,17 @@ def test_the_prompt_budget_bounds_what_is_read_fresh(ferry) -> None:
     assert loose.count("\n[") > 1
 
 
-def test_the_fixed_opening_comes_first_and_the_question_last(ferry) -> None:
+def test_only_the_evidence_and_the_question_change_between_prompts(ferry) -> None:
     a, llm = ferry(["I don't know.", "I don't know."])
     a.ask(QUESTION)
     a.ask("Who is the operations director of Sound Lines?")
-    first, second = user_turn(llm.history[0]), user_turn(llm.history[1])
-    assert first.rstrip().endswith(f"Question: {QUESTION}")
-    opening = first.split("Passages:")[0]
-    assert opening.strip() and second.startswith(opening + "Passages:")  # a prompt cache keeps it
+    first, second = llm.history
+    assert [m.content for m in first[:-1]] == [m.content for m in second[:-1]]  # a prompt cache keeps them
+    one, two = user_turn(first), user_turn(second)
+    assert one.startswith("Passages:\n[1] ") and two.startswith("Passages:\n[1] ")
+    # after the question, the same fixed reminder (measured: without it the seeds fell from 0.88 to 0.83)
+    tail_one, tail_two = one.split(f"Question: {QUESTION}")[1], two.split("Sound Lines?")[1]
+    assert tail_one == tail_two and "I don't know" in tail_one
 
 
 def test_the_prefix_is_read_once_then_restored_in_a_new_process(ferry) -> None:
@@ -134,3 +141,29 @@ def test_stage_adds_up_inside_a_measured_block_and_costs_nothing_outside() -> No
     with stage("verify_s"):
         pass
     assert "verify_s" not in timings
+
+
+class LoadingModel(SavingModel):
+    """A model that loads (on its own thread, as warm starts it) and can fail to."""
+
+    fail: bool = False
+    loaded_on: list[str] = Field(default_factory=list)
+
+    def load(self) -> None:
+        self.loaded_on.append(threading.current_thread().name)
+        if self.fail:
+            raise RuntimeError("the weights are damaged")
+
+
+def test_warm_loads_the_model_beside_the_rest_and_reports_its_failure(ferry_index) -> None:
+    SavingModel.saved, SavingModel.restores = {}, []
+    settings = Settings(persist_dir=ferry_index, embedding="fake:256", sentence_judge="fake")
+    model = LoadingModel(script=["ok"])
+    with Assistant.from_settings(settings, llm=model) as a:
+        a.warm()
+    assert model.loaded_on and model.loaded_on[0] != threading.current_thread().name
+    assert len(model.history) == 1  # primed once
+    with Assistant.from_settings(settings, llm=LoadingModel(script=[], fail=True)) as b:
+        with pytest.raises(RuntimeError, match="damaged"):
+            b.warm()
+        assert b.retriever.lexical_index() is not None  # the rest was loaded all the same
