@@ -125,7 +125,8 @@ class AnswerChain:
         the verified final Answer. Each step's seconds go to the Answer's `timings` (see `stages`)."""
         turn = Turn(question, history or (), filters, decompose)
         with measuring(turn.timings):
-            self.generator.preload()  # a first question in a new process: the model loads meanwhile
+            self.generator.preload()  # a first question in a new process: the model loads meanwhile,
+            self.searcher.preload()  # and so do the index and the embeddings, while spaCy loads to plan
             with stage("plan_s"):
                 self.planner(turn)
             if turn.refusal:

@@ -66,6 +66,24 @@ class Searcher:
         self.count_tokens = count_tokens
         self.answers = answers  # (question, sentence, before) -> how surely the sentence holds what is asked
         self.leans_back = leans_back  # whether a sentence opens on a word pointing back ('He said ...')
+        self._preloading = threading.Event()
+
+    def preload(self) -> None:
+        """Start building the BM25 index and loading the embedding model in the background (once per process),
+        so a first question's planning (spaCy) runs meanwhile; both are locked, so the search then waits for
+        them or finds them ready. A failure here is the search's to report."""
+        if self._preloading.is_set():
+            return
+        self._preloading.set()
+
+        def work() -> None:
+            try:
+                self.retriever.lexical_index()
+                self.retriever.store.embeddings.embed_query("warm up")
+            except Exception:  # the question's own search raises it again
+                return
+
+        threading.Thread(target=work, name="search-preload", daemon=True).start()
 
     def __call__(self, turn: Turn) -> None:
         t = time.perf_counter()
