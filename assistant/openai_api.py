@@ -43,7 +43,7 @@ from assistant.api import (
     check_question,
     failure,
 )
-from assistant.chain import Answer, Message
+from assistant.chain import Answer, Message, Sources
 from assistant.config import Settings
 from assistant.retrieval import Filters
 
@@ -354,6 +354,8 @@ class ChatCompletions:
             parts = self.gate.stream(self.assistant, asked.question, asked.history, asked.filters, cancel)
             try:
                 for part in parts:
+                    if isinstance(part, Sources):
+                        continue  # not sent; a gone client is noticed at the model's first words, as before
                     if cancel.is_set():
                         break
                     if isinstance(part, Answer):  # the Sources and the unchecked draft are not sent
