@@ -161,22 +161,38 @@ class Indexer:
                 report.rebuilt = True
                 self.store.reset()
                 indexed = {}
-            given = self._parse(files, records, given_overrides, report)
-            names = {p.source for p in given}
+            # a file given again, unchanged, with nothing new said of it, is judged from its record, unread
+            first: dict[str, Path] = {}
+            for path in files:
+                first.setdefault(path.name, path)
+            kept = {
+                name
+                for name, path in first.items()
+                if self._unchanged(path, records, indexed, given_overrides, report)
+            }
+            to_read = [path for path in files if path.name not in kept]
+            given = self._parse(to_read, records, given_overrides, report)
+            for path in files:
+                if path.name in kept and path != first[path.name]:
+                    report.skipped.append(
+                        (path.name, f"{path}: same file name as {first[path.name]}; rename one of them")
+                    )
+            names = {p.source for p in given} | kept
             rest = [
                 (s, Path(p))
                 for s, p in sorted(known_paths.items())
                 if s not in names and s not in {f.name for f in files} and Path(p).is_file()
             ]
             # a document read before whose file, sidecar and lexicons are unchanged is judged from its record
-            cached = [
+            cached = [records[s] for s in sorted(kept)] + [
                 records[s]
                 for s, path in rest
                 if not report.rebuilt and s in records and records[s].file_hash == self._file_hash(path)
             ]
             cached_names = {r.source for r in cached}
             others = self._parse([path for s, path in rest if s not in cached_names], records, {}, report)
-            report.documents = len(given) + (len(others) + len(cached) if report.rebuilt else 0)
+            report.documents = len(given) + len(kept) + (len(others) + len(cached) if report.rebuilt else 0)
+            report.unchanged += sum(len(indexed[s].chunk_ids) for s in kept if s in indexed)
             documents, traces = self._corpus(given + others, cached, records, report)
             report.skipped = [
                 (name, f"{reason} (its previously indexed version is kept)")
@@ -225,6 +241,29 @@ class Indexer:
         """What the user said of a document: earlier overrides, updated by the ones given now."""
         known = records[source].overrides if source in records else {}
         return {**known, **given}
+
+    def _unchanged(
+        self,
+        path: Path,
+        records: dict[str, DocumentRecord],
+        indexed: dict[str, Any],
+        overrides: dict[str, str],
+        report: IngestReport,
+    ) -> bool:
+        """Whether a file given to ingest reads as its record says: same path, same bytes (and sidecar and
+        lexicons), no new override, and its chunks all in the index."""
+        record = records.get(path.name)
+        if report.rebuilt or record is None or Path(record.path) != path.resolve():
+            return False
+        if any(record.overrides.get(k) != v for k, v in overrides.items()):
+            return False
+        chunks = len(indexed[path.name].chunk_ids) if path.name in indexed else 0
+        if chunks != record.chunks:
+            return False
+        try:
+            return record.file_hash == self._file_hash(path)
+        except OSError:
+            return False
 
     def _parse(
         self,

@@ -17,7 +17,7 @@ from langchain_core.embeddings import DeterministicFakeEmbedding, Embeddings
 from assistant.chunking import chunk_text
 from assistant.cli import main
 from assistant.config import Settings
-from assistant.corpus import load_document
+from assistant.corpus import DocumentReader, load_document
 from assistant.ingest import Indexer, IngestReport, index_fingerprint
 from assistant.store import Store
 
@@ -142,6 +142,31 @@ def test_ingest_twice_changes_nothing_and_embeds_nothing(index: Index, seeds_dir
     assert index.store.version == version
     assert index.store.manifest == manifest
     assert f"0 chunks added, {first.added} unchanged, 0 removed" in again.summary()
+
+
+def test_ingest_twice_reads_only_what_changed(index: Index, corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    index.ingest(corpus)
+    read: list[str] = []
+    parse = DocumentReader.parse
+
+    def counting(self: DocumentReader, path: Path, *args: Any, **kwargs: Any) -> Any:
+        read.append(path.name)
+        return parse(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(DocumentReader, "parse", counting)
+    again = index.ingest(corpus)
+    assert read == []
+    assert again.documents == 5 and again.documents_changed == []
+    edited = corpus / "003_064ee402f8c2cb2b.txt"
+    edited.write_text(edited.read_text(encoding="utf-8").replace(*EDIT_003), encoding="utf-8")
+    third = index.ingest(corpus)
+    assert read == [edited.name]
+    assert third.documents_changed == [edited.name]
+    indexer = Indexer(index.store, index.settings, index.count_tokens, progress=False)
+    fourth = indexer.ingest([corpus], overrides={"title": "A title the user gave"})  # new of every file
+    assert len(read) == 1 + 5
+    assert {r["title"] for _, (_, r) in index.chunks().items()} == {"A title the user gave"}
+    assert fourth.documents == 5
 
 
 # --- edits ---------------------------------------------------------------------------------------
