@@ -73,6 +73,7 @@ class AnswerChain:
             min_anchor=settings.min_anchor,
             name_window=settings.given_name_window,
             quarantine_echo=settings.quarantine_echo,
+            mood=settings.check_mood,
         )
         self.verifier = Verifier(checker, self.answers)
         self.fallback = Fallback(

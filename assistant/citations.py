@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from assistant.chunking import split_sentences
 from assistant.evidence import is_attribution, named
 from assistant.language import Language, text_before
-from assistant.lexical import Analyzer
+from assistant.lexical import STOPWORDS, Analyzer
 from assistant.lexicon import Aliases, ModelPhrasing
 from assistant.quarantine import quarantined
 from assistant.retrieval import Passage
@@ -109,8 +109,18 @@ def role_senders(text: str, aliases: Aliases) -> list[tuple[str, str]]:
 
 
 def role_phrases(text: str, aliases: Aliases) -> list[tuple[str, str]]:
-    """('ambassador', 'South Korea Harry Harris') for 'Ambassador to South Korea Harry Harris': where a post is."""
-    return [(m.group(1).lower(), m.group(2).strip()) for m in aliases.post_pattern.finditer(text)]
+    """('ambassador', 'South Korea Harry Harris') for 'Ambassador to South Korea Harry Harris': where a post is.
+
+    Not where the capitalised words name something else ('the delegation in the Vesta talks'): words followed
+    by a content word in lower case modify that word and are no place.
+    """
+    out = []
+    for m in aliases.post_pattern.finditer(text):
+        following = re.match(r"\s*([a-z][\w'’-]*)", text[m.end() :])
+        if following and following.group(1) not in STOPWORDS:
+            continue
+        out.append((m.group(1).lower(), m.group(2).strip()))
+    return out
 
 
 def roles_match(analyzer: Analyzer, claim: str, source: str) -> bool:
@@ -213,8 +223,11 @@ class CitationChecker:
         phrasing: ModelPhrasing | None = None,
         name_window: int = -1,
         quarantine_echo: float = 0.7,
+        mood: bool = False,
     ) -> None:
         self.analyzer = analyzer
+        # with a Language: a claim must assert its verbs as the quote does (not 'is ratified' for 'must be')
+        self.mood = mood
         # sentences either side of a quote where a name the question gave must stand (-1: anywhere in its chunk)
         self.name_window = name_window
         self.min_support = min_support
@@ -300,12 +313,19 @@ class CitationChecker:
         # the quote itself must tie the new fact to what was asked, not just sit in the same chunk
         # (a dateline 'SEOUL, Jul 2' does not say where the bridge in the photo is)
         asked = words & q_terms
-        if question and novel and asked and weight(asked & have) < self.min_anchor * weight(asked):
+        if question and novel and asked and weight(asked & (have | dated)) < self.min_anchor * weight(asked):
             return 0.0
         if (
             self.language is not None
             and score >= self.min_support
             and not self._same_speakers(sentence, quote, context)
+        ):
+            return 0.0
+        if (
+            self.language is not None
+            and self.mood
+            and score >= self.min_support
+            and not self.language.same_mood(sentence, quote)
         ):
             return 0.0
         return score

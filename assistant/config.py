@@ -165,6 +165,12 @@ class Settings(BaseSettings):
         "instead). With 'who warned ...?' answered by whoever a sentence says spoke, it raised the second set's "
         "speaker consistency 0.75 -> 0.86 and cut its false refusals 0.175 -> 0.10.",
     )
+    check_mood: bool = Field(
+        True,
+        description="An answer sentence must assert each verb it shares with its quote as the quote does: not "
+        "negated where the quote negates it, and not as a fact where the quote has a modal ('the treaty is "
+        "ratified' is not backed by 'the treaty must be ratified'). Needs check_speakers (the parse).",
+    )
     speaker_label_words: int = Field(
         8,
         ge=1,
@@ -192,7 +198,18 @@ class Settings(BaseSettings):
         "offered as related facts in a refusal.",
     )
     year_chunks: int = Field(
-        4, ge=0, le=20, description="Chunks published in a year a question part names, added to that part's search."
+        4,
+        ge=0,
+        le=20,
+        description="Chunks published in the time a question (or a compound question's part) names, added to its "
+        "search: 'in 2021' the year, 'in August 2023' that month (see period_lag_months).",
+    )
+    period_lag_months: int = Field(
+        1,
+        ge=0,
+        le=12,
+        description="A month a question names ('in August 2023') also covers this many months after it, when the "
+        "reports of it are published.",
     )
     part_covered: float = Field(
         0.5,
@@ -229,6 +246,12 @@ class Settings(BaseSettings):
         True,
         description="For a question about the present, prefer the newest evidence: newer sentences score higher "
         "(recency_weight) and a newer document that answers leads the answer (newer_evidence_margin).",
+    )
+    newer_evidence_keeps_older: bool = Field(
+        True,
+        description="For a question about the present answered from older documents while a newer one also "
+        "answers: keep the older answer after the newer sentence, each with its date (True), or give the newer "
+        "sentence alone (False), since the older answer is out of date and often worded as if it were current.",
     )
     newer_evidence_margin: float = Field(
         0.1,

@@ -214,3 +214,31 @@ def _named_weekday(line: str) -> int | None:
     names = {name.lower(): i for i, name in enumerate(calendar.day_name)}
     named = {names[w.lower()] for w in words(line) if w.lower() in names}
     return named.pop() if len(named) == 1 else None
+
+
+def named_period(text: str, languages: tuple[str, ...] = ("en",), lag_months: int = 1) -> tuple[str, str] | None:
+    """The dates a question's time covers, as ISO (since, until), or None when it names no year.
+
+    A month with its year ('in August 2023', 'between June 2018 and June 2019') covers those months and the
+    `lag_months` after them, when reports of them appear; years alone ('in 2021', '2018-2019') cover the years.
+    """
+    named_years = sorted(int(y) for y in _YEAR.findall(text))
+    if not named_years:
+        return None
+    from dateparser.search import search_dates
+
+    try:
+        hits = search_dates(
+            text,
+            languages=list(languages),
+            settings={"REQUIRE_PARTS": ["month", "year"], "RETURN_AS_TIMEZONE_AWARE": False},
+        )
+    except (ValueError, OverflowError):  # dateparser on odd input
+        hits = None
+    months = sorted((d.year, d.month) for _, d in hits or () if d.year in named_years)
+    if not months:
+        return f"{named_years[0]}-01-01", f"{named_years[-1]}-12-31"
+    (y0, m0), (y1, m1) = months[0], months[-1]
+    m1 += lag_months
+    y1, m1 = y1 + (m1 - 1) // 12, (m1 - 1) % 12 + 1
+    return f"{y0}-{m0:02d}-01", f"{y1}-{m1:02d}-{calendar.monthrange(y1, m1)[1]:02d}"

@@ -957,6 +957,7 @@ def calibrate(
 ABLATIONS: dict[str, dict[str, Any]] = {
     "asked-type check": {"check_asked_type": False},
     "speaker check": {"check_speakers": False},
+    "mood check": {"check_mood": False},
     "newest evidence": {"prefer_newest": False},
     "name near its quote": {"given_name_window": -1},
 }

@@ -63,7 +63,8 @@ class Fallback:
 
     def newest_first(self, turn: Turn, checked: CheckResult) -> CheckResult:
         """For a question about the present: when a passage newer than every cited one also answers, its
-        sentence leads the answer and the older answer follows it, each with its own date."""
+        sentence leads the answer and the older answer follows it, each with its own date (or, with
+        settings.newer_evidence_keeps_older off, the newer sentence is the whole answer)."""
         assert turn.selector is not None
         cited = max((c.published for c in checked.citations if c.published), default="")
         newer = sorted(
@@ -84,6 +85,8 @@ class Fallback:
         if found is None:
             return checked
         turn.trace["newer_evidence"] = f"{found.outlet} ({found.published}) is newer than the cited {cited}"
+        if not self.settings.newer_evidence_keeps_older:
+            return replace(checked, sentences=self.quoted(found), citations=[found])
         shift = {c.n: c.n + 1 for c in checked.citations}
         older = [replace(c, n=shift[c.n]) for c in checked.citations]
         moved = [replace(s, citations=tuple(shift[n] for n in s.citations)) for s in checked.sentences]

@@ -166,9 +166,7 @@ class Indexer:
             for path in files:
                 first.setdefault(path.name, path)
             kept = {
-                name
-                for name, path in first.items()
-                if self._unchanged(path, records, indexed, given_overrides, report)
+                name for name, path in first.items() if self._unchanged(path, records, indexed, given_overrides, report)
             }
             to_read = [path for path in files if path.name not in kept]
             given = self._parse(to_read, records, given_overrides, report)

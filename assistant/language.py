@@ -122,6 +122,7 @@ class Question:
     changing: bool = False  # about a fact that changes (an office, a status, a plan, what will happen)
     event: bool = False  # asks what was done ('What did they agree?'), not what someone or something was
     speech: bool = False  # the question's verb reports speech or thought ('Who warned that ...?')
+    counted: str = ""  # the noun 'how many' counts ('How many deputies voted?': 'deputy')
 
     @property
     def asks_name(self) -> bool:
@@ -332,8 +333,28 @@ class Language:
             and root.lemma_.lower() not in ("be", "have")
             and not any(c.dep_ == "xcomp" and any(g.tag_ == "TO" for g in c.children) for c in root.children)
         )
+        counted = next(
+            (
+                t.head.lemma_.lower()
+                for t in toks
+                if t.lower_ == "many" and t.i > 0 and parsed[t.i - 1].lower_ == "how" and t.head.pos_ == "NOUN"
+            ),
+            "",
+        )
         return Question(
-            text, asked, words, named_mentions, slot_verb, present, years, past, name_of, changing, event, speech
+            text,
+            asked,
+            words,
+            named_mentions,
+            slot_verb,
+            present,
+            years,
+            past,
+            name_of,
+            changing,
+            event,
+            speech,
+            counted,
         )
 
     def split_question(self, question: str) -> list[str]:
@@ -438,6 +459,34 @@ class Language:
                     return True
         return False
 
+    def same_mood(self, claim: str, quote: str) -> bool:
+        """Whether each verb the claim shares with its quote is asserted as the quote asserts it: negated in both
+        or neither, and a fact in the claim only where the quote does not hedge it with a modal ('is ratified'
+        is not backed by 'must be ratified', nor 'signed' by 'will sign', nor 'agreed' by 'did not agree')."""
+        quoted: dict[str, list[tuple[bool, bool]]] = {}
+        for verb in self._verbs(quote):
+            quoted.setdefault(verb[0], []).append(verb[1:])
+        for lemma, negated, modal in self._verbs(claim, hedges=True):
+            seen = quoted.get(lemma)
+            if not seen:
+                continue
+            if not any(n == negated and (modal or not m) for n, m in seen):
+                return False
+        return True
+
+    def _verbs(self, text: str, hedges: bool = False) -> list[tuple[str, bool, bool]]:
+        """(lemma, negated, under a modal) of each full verb of a text; with `hedges`, a verb under another
+        ('plans to sign', 'agreed to set up') counts as not asserted either."""
+        out: list[tuple[str, bool, bool]] = []
+        for tok in self.doc(text):
+            if tok.pos_ != "VERB":
+                continue
+            kids = list(tok.children)
+            negated = any(c.dep_ == "neg" for c in kids)
+            modal = any(c.dep_ in ("aux", "auxpass") and c.tag_ == "MD" for c in kids)
+            out.append((tok.lemma_.lower(), negated, modal or (hedges and tok.dep_ == "xcomp")))
+        return out
+
     def answers(self, question: Question, sentence: str, before: str = "") -> bool:
         """Whether a sentence can answer the question: it holds an entity of the kind asked for that the
         question does not name, and does not give the question's own subject in the slot asked about.
@@ -461,6 +510,8 @@ class Language:
             fits = [m for m in fits if _words(m.text) & agents]
             if not fits and self._unnamed_fits(question, sentence, before):
                 return True
+        if question.counted and fits:
+            fits = self._counting(question.counted, sentence, fits)
         if not fits:
             return False
         if question.name_of and not self._names(sentence, question.name_of, question.words):
@@ -473,6 +524,24 @@ class Language:
                 if given and not clause.party - question.words:
                     return False
         return True
+
+    def _counting(self, counted: str, sentence: str, values: list[Mention]) -> list[Mention]:
+        """The values that may count what 'how many' asks about: all of them when the sentence names that
+        thing, else those not counting something else ('three signatories' does not say how many deputies)."""
+        parsed = self.doc(sentence)
+        if any(t.lemma_.lower() == counted for t in parsed):
+            return values
+        kept = []
+        for m in values:
+            span = parsed.char_span(m.start, m.end, alignment_mode="expand")
+            inside = range(span.start, span.end) if span is not None else range(0)
+            counts_other = any(
+                parsed[i].dep_ == "nummod" and parsed[i].head.pos_ == "NOUN" and parsed[i].head.i not in inside
+                for i in inside
+            )
+            if not counts_other:
+                kept.append(m)
+        return kept
 
     def fills_slot(self, question: Question, sentence: str, before: str = "") -> bool:
         """Whether the sentence has the question's verb with a subject or agent of the kind asked that the
@@ -573,7 +642,7 @@ class Language:
             )
             speech = said or (tok.lemma_.lower() in self.lexicon.speech_verbs and not thing)
             for subj in subjects:
-                out.append(_clause(tok.lemma_.lower(), subj, speech))
+                out.append(_clause(tok.lemma_.lower(), _antecedent(tok, subj), speech))
         # 'according to the ministry, ...'
         for tok in parsed:
             if tok.lower_ == "according":
@@ -711,13 +780,32 @@ def _clause(verb: str, subject: Any, speech: bool) -> Clause:
     return Clause(verb, _phrase(subject), personal, speech, party, named)
 
 
+def _antecedent(verb: Any, subject: Any) -> Any:
+    """The subject itself, or for a relative pronoun ('the minister, who hosted it') the noun its clause
+    modifies: 'who' names the person of its own sentence, not the one named before it."""
+    relative = "Rel" in subject.morph.get("PronType") or subject.tag_ in ("WP", "WDT")
+    if relative and verb.dep_ == "relcl" and verb.head.pos_ in ("NOUN", "PROPN"):
+        return verb.head
+    return subject
+
+
 def _party(token: Any) -> tuple[frozenset[str], bool]:
-    """The words that identify a subject: the named entity in it, else its proper nouns, else its nouns."""
+    """The words that identify a subject: the named entity in it, else its proper nouns, else its nouns.
+
+    A name in an apposition or after the subject's title counts ('the minister, Ana Lind', 'Minister of
+    Water Resources Ana Lind'); one in a clause about the subject ('who met Omar Said') does not.
+    """
     cut = {c.i for c in token.children if c.dep_ in ("relcl", "acl", "appos", "conj", "cc", "punct", "prep")}
     skipped = {t.i for c in token.children if c.i in cut for t in c.subtree}
     toks = [t for t in token.subtree if t.i not in skipped]
+    clause = {c.i for c in token.children if c.dep_ in ("relcl", "acl", "conj", "cc")}
+    outside = {t.i for c in token.children if c.i in clause for t in c.subtree}
+    wide = [t for t in token.subtree if t.i not in outside]
+    people = [t for t in wide if t.ent_type_ in ("PERSON", "ORG", "NORP")]
     named = [t for t in toks if t.ent_type_ in ("PERSON", "ORG", "NORP", "GPE", "FAC", "LOC")]
-    proper = [t for t in toks if t.pos_ == "PROPN"]
+    if people and not any(t.ent_type_ == "PERSON" for t in named) and any(t.ent_type_ == "PERSON" for t in people):
+        named = named + [t for t in people if t.ent_type_ == "PERSON" and t not in named]
+    proper = [t for t in wide if t.pos_ == "PROPN"]
     nouns = [t for t in toks if t.pos_ == "NOUN"]
     chosen = named or proper or nouns
     words = frozenset(re.sub(r"['’]s$", "", t.lemma_.lower() if t in nouns else t.text.lower()) for t in chosen)

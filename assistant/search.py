@@ -16,7 +16,8 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from assistant.config import Settings
-from assistant.evidence import Evidence, EvidenceSelector, merge_passages, years
+from assistant.dates import named_period
+from assistant.evidence import Evidence, EvidenceSelector, merge_passages
 from assistant.retrieval import Filters, HybridRetriever, Passage
 from assistant.stages import stage
 from assistant.turn import Turn
@@ -99,6 +100,8 @@ class Searcher:
         turn.vector = self.retriever.store.embeddings.embed_query(turn.query)
         if not turn.compound:
             turn.chunks = self.retriever.search(turn.query, self.settings.top_k, turn.filters, turn.vector)
+            if not turn.present:  # 'What was the state of the talks in August 2023?': that time's articles too
+                turn.chunks += self.of_years(turn.query, turn.vector, turn.filters, turn.chunks)
             recent = self.settings.recency_weight if turn.present and self.settings.prefer_newest else 0.0
             if recent:
                 turn.trace["prefer_recent"] = recent
@@ -189,16 +192,17 @@ class Searcher:
     def of_years(
         self, query: str, vector: Sequence[float], filters: Filters | None, found: list[Passage]
     ) -> list[Passage]:
-        """The best chunks published in the years a part names ('... in December 2025?') not yet `found`.
+        """The best chunks published in the time a question names ('... in December 2025?': that month and
+        the next, see `named_period`; '... in 2021?': that year) not yet `found`.
 
         'Who holds that role in 2025?' needs the 2025 article even when older ones share more of its words.
         """
-        wanted = sorted(years(query))
-        if not wanted or (filters and (filters.since or filters.until)):
+        if not self.settings.year_chunks or (filters and (filters.since or filters.until)):
             return []
-        dated = Filters(
-            outlets=filters.outlets if filters else (), since=f"{wanted[0]}-01-01", until=f"{wanted[-1]}-12-31"
-        )
+        period = named_period(query, lag_months=self.settings.period_lag_months)
+        if period is None:
+            return []
+        dated = Filters(outlets=filters.outlets if filters else (), since=period[0], until=period[1])
         have = {c.id for c in found}
         extra = self.retriever.search(query, self.settings.year_chunks, dated, vector)
         return [c for c in extra if c.id not in have]

@@ -205,6 +205,15 @@ def test_a_sentence_may_restate_the_year_of_its_article(checker: CitationChecker
     assert checker.check(answer, [summit], question).sentences
 
 
+def test_the_year_asked_about_may_be_the_year_of_the_article(checker: CitationChecker) -> None:
+    # the only word the answer shares with the question is its year, which the article's date holds
+    posting = passage("Tomas Berg has been named consul in Lisbon.", published="2032-04-11")
+    question = "Who chaired the port board, and what post did he get in 2032?"
+    assert checker.check("He was named consul in Lisbon in 2032 [1].", [posting], question).sentences
+    older = passage("Tomas Berg has been named consul in Lisbon.", published="2029-04-11")
+    assert not checker.check("He was named consul in Lisbon in 2032 [1].", [older], question).sentences
+
+
 @pytest.mark.parametrize(
     ("question", "answer", "source", "kept"),
     [
@@ -265,6 +274,30 @@ def test_capitals_stand_for_their_countries_and_posts_match_across_prepositions(
     question = "What do Washington and Seoul set together?"
     answer = "Washington and Seoul set port fees together [1]."
     assert checker.check(answer, [trade], question).sentences
+
+
+def test_a_delegation_in_named_talks_is_not_a_post_in_a_place(checker: CitationChecker) -> None:
+    # 'in the Vesta talks' names the talks, not where the delegation is posted; the source places no post
+    led = passage(
+        "Norland and Ostia opened the Vesta talks on Monday. Norland's delegation is led by Deputy Minister Ada Rusk.",
+        published="2030-03-16",
+    )
+    question = "Who led Norland's delegation in the Vesta talks in 2030?"
+    answer = "Ada Rusk led Norland's delegation in the Vesta talks in 2030 [1]."
+    assert checker.check(answer, [led], question).sentences
+    # a source that posts the envoy elsewhere still contradicts the claim
+    envoy = passage("Ada Rusk is Norland's envoy to Ostia.", published="2030-03-16")
+    assert not checker.check("Ada Rusk is the envoy to Vesta [1].", [envoy], "Who is the envoy to Vesta?").sentences
+
+
+def test_a_hedged_quote_does_not_back_a_fact(analyzer: Analyzer, language: Language) -> None:
+    rule = passage("The accord must be ratified by Norland and Ostia before it enters into force.")
+    question = "What is the status of the accord?"
+    strict = CitationChecker(analyzer, 0.6, language, mood=True)
+    assert not strict.check("The accord is ratified by Norland and Ostia [1].", [rule], question).sentences
+    assert strict.check("The accord must be ratified by Norland and Ostia [1].", [rule], question).sentences
+    lax = CitationChecker(analyzer, 0.6, language, mood=False)
+    assert lax.check("The accord is ratified by Norland and Ostia [1].", [rule], question).sentences
 
 
 def test_the_north_stands_for_north_korea(checker: CitationChecker) -> None:

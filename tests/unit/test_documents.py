@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from assistant.corpus import DocumentError, DocumentReader, load_document, restore
-from assistant.dates import DateFinder
+from assistant.dates import DateFinder, named_period
 from assistant.formats import sniff
 from assistant.lexicon import DocumentCues, OutletTable
 
@@ -282,3 +282,17 @@ def test_overrides_win_and_say_so(tmp_path: Path, reader: DocumentReader) -> Non
     assert (meta.outlet, meta.published) == ("Velmar Port News", "2024-05-01")
     assert meta.provenance["outlet"] == "given with the document (outlet)"
     assert meta.confidence["published"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("question", "period"),
+    [
+        ("What did the council decide in August 2031?", ("2031-08-01", "2031-09-30")),
+        ("Who chaired it between June 2030 and June 2031?", ("2030-06-01", "2031-07-31")),
+        ("What was agreed in December 2031?", ("2031-12-01", "2032-01-31")),
+        ("Who led it in 2029, and who in 2031?", ("2029-01-01", "2031-12-31")),
+        ("Who chairs the council now?", None),
+    ],
+)
+def test_the_time_a_question_names(question: str, period: tuple[str, str] | None) -> None:
+    assert named_period(question) == period

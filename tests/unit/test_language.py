@@ -119,6 +119,52 @@ def test_a_quote_continued_from_the_sentence_before_keeps_its_speaker(lang: Lang
     assert not lang.consistent("Otto Grimm said the pier would close.", quote, before)
 
 
+def test_who_in_a_relative_clause_is_the_person_it_follows(lang: Language) -> None:
+    quote = (
+        "The accord was signed at a villa by the two mayors, Lena Voss and Karl Brandt. "
+        "Norland's Interior Minister Marta Quell, who hosted the meeting, signed as a witness."
+    )
+    before = "Earlier that week, Omar Said spoke to the press."
+    assert lang.consistent("Marta Quell hosted the meeting.", quote, before)
+    assert not lang.consistent("Lena Voss hosted the meeting.", quote, before)
+    assert not lang.consistent("Omar Said hosted the meeting.", quote, before)
+
+
+def test_a_speaker_named_after_the_title_of_the_post_is_that_speaker(lang: Language) -> None:
+    quote = "Minister of Fisheries Ilse Varga, who drafted the bill in May, told the council it was overdue."
+    before = "The council passed the bill on Monday. Councillor Tom Abel voted against it."
+    assert lang.consistent("Ilse Varga told the council the bill was overdue.", quote, before)
+    assert not lang.consistent("Tom Abel told the council the bill was overdue.", quote, before)
+
+
+@pytest.mark.parametrize(
+    ("claim", "quote", "same"),
+    [
+        ("The accord is ratified by Norland.", "The accord must be ratified by Norland before it applies.", False),
+        ("The accord must be ratified by Norland.", "The accord must be ratified by Norland and Ostia.", True),
+        ("Norland signed the accord.", "Norland will sign the accord next week.", False),
+        ("Norland said it would sign the accord.", "Norland will sign the accord next week, its envoy said.", True),
+        ("Norland plans to sign the accord.", "Norland will sign the accord next week.", True),
+        ("The ministers agreed on a schedule.", "The ministers did not agree on a schedule.", False),
+        ("The ministers did not agree on a schedule.", "The ministers did not agree on a schedule.", True),
+        ("The council approved the plan.", "The council approved the plan on Monday after a long debate.", True),
+    ],
+)
+def test_a_claim_asserts_its_verbs_as_the_quote_does(lang: Language, claim: str, quote: str, same: bool) -> None:
+    assert lang.same_mood(claim, quote) is same
+
+
+def test_how_many_is_answered_by_a_count_of_that_thing(lang: Language) -> None:
+    question = lang.question("How many councillors in Ostia's assembly voted for the harbour bill?")
+    assert question.counted == "councillor"
+    assert not lang.answers(question, "The assembly passed the harbour bill, the last of the three towns to do so.")
+    assert lang.answers(question, "In all, 41 councillors voted for the harbour bill.")
+    assert lang.answers(question, "Forty-one of them backed the harbour bill on Monday.")
+    meetings = lang.question("How many times did the mayors meet in 2030?")
+    assert lang.answers(meetings, "The mayors met three times in 2030.")
+    assert not lang.answers(meetings, "The mayors met in 2030 with two ministers.")
+
+
 def test_sentences_keep_abbreviations_and_offsets(lang: Language) -> None:
     text = "The U.S. envoy met Mr. Dale on Jan. 5 in Oslo. They talked for an hour."
     spans = lang.sentences(text)

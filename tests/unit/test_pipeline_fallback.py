@@ -188,3 +188,25 @@ def test_a_judge_that_scores_everything_low_changes_nothing(ferry) -> None:
     a.answer_chain.fallback.judge = ScriptedJudge({})
     turn = fallen_back(a, CROSSING, "The crossing takes two hours by sailing boat [1].")
     assert turn.refusal == "no sentence of the model's answer was supported by a passage"
+
+
+PRESENT_DIRECTOR = "Who is the operations director of Sound Lines now?"
+
+
+def test_a_newer_answer_leads_and_the_older_one_follows_with_its_date(ferry) -> None:
+    a, _ = ferry([])
+    turn = fallen_back(a, PRESENT_DIRECTOR, "Maja Holm is the operations director of Sound Lines [{director Maja}].")
+    assert turn.present and "newer_evidence" in turn.trace
+    assert turn.checked is not None
+    dates = [c.published for c in turn.checked.citations]
+    assert dates[0] == "2024-05-10" and "2022-06-24" in dates[1:]
+    assert "Aro" in turn.checked.citations[0].quote
+
+
+def test_a_newer_answer_may_replace_the_older_one(ferry) -> None:
+    a, _ = ferry([], newer_evidence_keeps_older=False)
+    turn = fallen_back(a, PRESENT_DIRECTOR, "Maja Holm is the operations director of Sound Lines [{director Maja}].")
+    assert turn.checked is not None
+    (cite,) = turn.checked.citations
+    assert cite.published == "2024-05-10" and "Aro" in cite.quote
+    assert all("Maja Holm is" not in s.text for s in turn.checked.sentences)

@@ -96,3 +96,22 @@ def test_a_compound_part_naming_a_year_is_searched_in_that_year(ferry) -> None:
     assert {c.published[:4] for c in turn.chunks} >= {"2019", "2024"}
     assert any("Ines Halvorsen" in p.text for p in turn.passages)
     assert any("Tove Lind" in p.text for p in turn.passages)
+
+
+def test_a_named_month_brings_the_articles_of_that_month_and_the_next(ferry) -> None:
+    query = "What did the mayor say about the fares in May 2022?"
+    a, _ = ferry([])
+    vector = a.store.embeddings.embed_query(query)
+    months = {c.published[:7] for c in a.answer_chain.searcher.of_years(query, vector, None, [])}
+    assert months and months <= {"2022-05", "2022-06"}
+    exact, _ = ferry([], period_lag_months=0)
+    assert {c.published[:7] for c in exact.answer_chain.searcher.of_years(query, vector, None, [])} == {"2022-05"}
+
+
+def test_a_single_question_naming_a_time_is_searched_in_that_time(ferry) -> None:
+    a, _ = ferry([], top_k=1)
+    turn = searched(a, "Who was the port authority spokesperson in March 2019?")
+    assert not turn.compound
+    assert "2019" in {c.published[:4] for c in turn.chunks}
+    none, _ = ferry([], top_k=1, year_chunks=0)
+    assert len(searched(none, "Who was the port authority spokesperson in March 2019?").chunks) == 1

@@ -31,9 +31,9 @@ COST = "How much did the Kittiwake cost?"
 
 def test_a_backed_sentence_that_gives_a_quantity_for_a_cost_is_not_an_answer(ferry) -> None:
     a, _ = ferry([])
-    turn = verified(a, COST, "The Kittiwake carries 300 passengers and 40 cars [{300 passengers}].")
+    turn = verified(a, COST, "The Kittiwake will carry 300 passengers and 40 cars [{300 passengers}].")
     assert turn.checked is not None and turn.checked.sentences == [] and turn.checked.citations == []
-    assert turn.trace["not_an_answer"] == ["The Kittiwake carries 300 passengers and 40 cars."]
+    assert turn.trace["not_an_answer"] == ["The Kittiwake will carry 300 passengers and 40 cars."]
     assert turn.trace["dropped_sentences"] == []  # it was backed: dropped for what it holds, not its support
     assert not turn.checked.model_refused
 
@@ -50,7 +50,7 @@ def test_a_backed_sentence_that_gives_the_cost_is_the_answer(ferry) -> None:
 
 def test_one_sentence_holding_what_is_asked_keeps_the_others(ferry) -> None:
     a, _ = ferry([])
-    raw = "The Kittiwake cost €18 million [{€18 million}]. It carries 300 passengers and 40 cars [{300 passengers}]."
+    raw = "The Kittiwake cost €18 million [{€18 million}]. It will carry 300 passengers and 40 cars [{300 passengers}]."
     turn = verified(a, COST, raw)
     assert turn.checked is not None and len(turn.checked.sentences) == 2 and "not_an_answer" not in turn.trace
 
