@@ -143,7 +143,15 @@ class EvidenceSelector:
         focus_terms = self.analyzer.term_set(focus) - skip if focus else set()
         scored: list[tuple[float, int, int, int]] = []  # score, chunk index, sentence index, of the year asked
         spans_by_chunk = [split_sentences(c.text) for c in chunks]
-        flat = [(ci, si, span) for ci, spans in enumerate(spans_by_chunk) for si, span in enumerate(spans)]
+        # a sentence two overlapping chunks share is offered once, from the chunk retrieved first
+        flat: list[tuple[int, int, Span]] = []
+        offered: set[tuple[str, int, int]] = set()
+        for ci, spans in enumerate(spans_by_chunk):
+            for si, span in enumerate(spans):
+                where = (chunks[ci].source, chunks[ci].start + span.start, chunks[ci].start + span.end)
+                if where not in offered:
+                    offered.add(where)
+                    flat.append((ci, si, span))
         sims = similarity([span.text for _, _, span in flat]) if similarity and flat else [0.0] * len(flat)
         for (ci, si, span), sim in zip(flat, sims, strict=True):
             lexical = self.coverage(q_terms, span.text)

@@ -210,11 +210,6 @@ def test_the_token_budget_bounds_the_chosen_sentences() -> None:
     assert 0 < sum(words(p.text) for p in narrow.passages) <= 15
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="EvidenceSelector.select keeps a sentence once per chunk: the overlap that two neighbouring chunks "
-    "share is offered twice (same document offsets), so the prompt and the related facts repeat it",
-)
 def test_a_sentence_in_two_overlapping_chunks_is_offered_once() -> None:
     sentences = [
         "Sound Lines runs two vessels on the route.",
