@@ -22,6 +22,8 @@ from assistant.quarantine import quarantined
 from assistant.retrieval import Passage
 
 _MARKER = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
+# markers in a row, 'A [2], [3] and [4]': made one marker '[2, 3, 4]' so no ', ,' is left between them
+_MARKER_RUN = re.compile(r"(?<=\d)\]\s*(?:[,;]|\band\b)?\s*\[(?=\d)")
 
 
 @dataclass(frozen=True)
@@ -183,6 +185,7 @@ def parse_answer(text: str, phrasing: ModelPhrasing | None = None) -> list[tuple
     out: list[tuple[str, list[int]]] = []
     pending: list[int] = []
     text = phrasing.lead_in.sub("", phrasing.passage.sub(r"[\1]", text.strip()))
+    text = _MARKER_RUN.sub(", ", text)
     for span in split_sentences(text):
         numbers = [int(n) for m in _MARKER.finditer(span.text) for n in re.split(r"[,;]", m.group(1))]
         body = _MARKER.sub("", span.text).strip()
@@ -256,6 +259,7 @@ class CitationChecker:
         question: str = "",
         idf: Callable[[str], float] | None = None,
         context: str = "",
+        document: str = "",
     ) -> float:
         """How well the quote backs the sentence, 0..1.
 
@@ -266,7 +270,8 @@ class CitationChecker:
         sentences of the quote in the chunk it comes from (`context`), where 'Washington' also stands for
         'the U.S.', 'Pyongyang' for 'North Korea', ...
         0 when the sentence has a number that neither the quote nor the article's date holds (a sentence
-        may restate the year or day of the article it cites).
+        may restate the year or day of the article it cites). `document`: more of the quote's article (the
+        other passages from it), where the title of a person the quote names may stand.
         """
         words = self.analyzer.term_set(sentence)
         if not words:
@@ -291,7 +296,7 @@ class CitationChecker:
                 # 'Kim Jong Un' from the question is there when the chunk says 'Kim'
                 full = next((g for g in _name_runs(question) if name in g), {name})
                 if not any(self.analyzer.term_set(w) <= around for w in full) and not self._refers_back(
-                    quote, context, full
+                    quote, context, full, document
                 ):
                     return 0.0
             elif not terms <= core:
@@ -304,21 +309,24 @@ class CitationChecker:
 
         # a sentence may restate the year or month of the article it cites, and the question's own words
         # when the quote's chunk has them ('the working group' the quote calls 'the group')
-        backed = have | dated | (self.analyzer.term_set(question) & self.analyzer.term_set(context))
-        score = weight(words & backed) / (weight(words) or 1.0)
         q_terms = self.analyzer.term_set(question)
+        pointed = self._pointed(sentence) & q_terms
+        backed = have | dated | (q_terms & self.analyzer.term_set(context)) | pointed
+        score = weight(words & backed) / (weight(words) or 1.0)
         novel = words - q_terms
         if question and novel:
             score = min(score, weight(novel & backed) / (weight(novel) or 1.0))
         # the quote itself must tie the new fact to what was asked, not just sit in the same chunk
-        # (a dateline 'SEOUL, Jul 2' does not say where the bridge in the photo is)
-        asked = words & q_terms
+        # (a dateline 'SEOUL, Jul 2' does not say where the bridge in the photo is); a phrase pointing back
+        # into the question ('who holds that post now?' -> '... holds that post now') stands for what the
+        # question named before it, so the quote must hold enough of the question's other words
+        asked = (q_terms - pointed) if pointed else words & q_terms
         if question and novel and asked and weight(asked & (have | dated)) < self.min_anchor * weight(asked):
             return 0.0
         if (
             self.language is not None
             and score >= self.min_support
-            and not self._same_speakers(sentence, quote, context)
+            and not self._same_speakers(sentence, quote, context, document)
         ):
             return 0.0
         if (
@@ -329,6 +337,13 @@ class CitationChecker:
         ):
             return 0.0
         return score
+
+    def _pointed(self, sentence: str) -> set[str]:
+        """The terms of the noun phrases a demonstrative points with in the sentence ('that post'); none
+        without a parse."""
+        if self.language is None:
+            return set()
+        return self.analyzer.term_set(sentence) - self.analyzer.term_set(self.language.without_pointed(sentence))
 
     def _near(self, quote: str, context: str) -> str:
         """The quote with `name_window` sentences either side of it in its chunk."""
@@ -342,23 +357,31 @@ class CitationChecker:
         b = spans[min(len(spans) - 1, last + self.name_window)].end
         return context[min(a, at) : max(b, at + len(quote))]
 
-    def _refers_back(self, quote: str, context: str, names: Iterable[str]) -> bool:
-        """Whether the quote is about a thing its chunk named earlier ('the reservoir' after 'the reservoir of
-        the Tolvek Dam'), so a name the question gives need not stand beside it (needs the parse)."""
+    def _refers_back(self, quote: str, context: str, names: Iterable[str], document: str = "") -> bool:
+        """Whether the quote is about a thing its chunk (or the rest of its article as retrieved, `document`)
+        named ('the reservoir' after 'the reservoir of the Tolvek Dam'), so a name the question gives need not
+        stand beside it (needs the parse)."""
         if self.language is None:
             return False
-        before = text_before(context, quote, limit=len(context))
+        before = " ".join([document, text_before(context, quote, limit=len(context))]).strip()
         return any(self.language.refers_back(quote, before, name) for name in names)
 
-    def _same_speakers(self, sentence: str, quote: str, context: str) -> bool:
-        """Whether the sentence names the speakers and agents of its quote, read in its chunk (`context`)."""
+    def _same_speakers(self, sentence: str, quote: str, context: str, document: str = "") -> bool:
+        """Whether the sentence names the speakers and agents of its quote, read in its chunk (`context`); a
+        title may also be read from the rest of its article (`document`)."""
         assert self.language is not None
         at = context.find(quote) if context else -1
         before = text_before(context, quote)
         rest = context[at + len(quote) :] if at >= 0 else ""
         following = split_sentences(rest)
         after = following[0].text if following else ""
-        return self.language.consistent(sentence, quote, before, after)
+        return self.language.consistent(sentence, quote, before, after, self._same_places, document)
+
+    def _same_places(self, places: str, title: str) -> bool:
+        """Whether a title names the places a claim gives it ('South Korean ...' is 'Seoul's ...'), aliases
+        included."""
+        named = self.analyzer.term_set(self.analyzer.aliases.with_aliases(title))
+        return self.analyzer.term_set(places) <= named
 
     def _core_terms(self, words: set[str], quote: str) -> set[str]:
         """Terms of the quote sentence sharing most words with the claim.
@@ -418,9 +441,12 @@ class CitationChecker:
         best: tuple[float, int, tuple[int, int]] | None = None
         indices = only if only is not None else range(len(passages))
         for i in indices:
-            for a, b in self.candidate_quotes(passages[i]):
-                quote, p = passages[i].text[a:b], passages[i]
-                score = self.support(sentence, quote, p.published, question, idf, p.context or p.text)
+            p = passages[i]
+            chunks = dict.fromkeys(o.context or o.text for o in passages if o.source == p.source)
+            document = " ".join(c for c in chunks if c != (p.context or p.text))
+            for a, b in self.candidate_quotes(p):
+                quote = p.text[a:b]
+                score = self.support(sentence, quote, p.published, question, idf, p.context or p.text, document)
                 score -= 0.001 * (b - a) / 1000  # among equals, the shorter quote
                 if best is None or score > best[0]:
                     best = (score, i, (a, b))

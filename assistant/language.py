@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -139,6 +139,10 @@ class Clause:
     speech: bool  # a verb of speech or thought, or one that takes a clause
     party: frozenset[str] = frozenset()  # the words that identify the subject (its name, else its nouns)
     named: bool = False  # the subject is a name (not a common noun or a pronoun)
+    # a subject that is a title ('Seoul's unification minister'): its words ('unification', 'minister') and
+    # the places it names ('Seoul'), so it can stand for the person a text gives that title
+    title: frozenset[str] = frozenset()
+    places: str = ""
 
 
 class Language:
@@ -407,7 +411,9 @@ class Language:
         parsed = self.doc(text)
         drop: set[int] = set()
         for tok in parsed:
-            if tok.dep_ == "det" and "Dem" in tok.morph.get("PronType") and tok.head.pos_ == "NOUN":
+            # the small model now and then tags a determiner 'that' as a conjunction (SCONJ) with no morph
+            demonstrative = "Dem" in tok.morph.get("PronType") or tok.pos_ == "SCONJ"
+            if tok.dep_ == "det" and demonstrative and tok.head.pos_ == "NOUN":
                 drop |= {t.i for t in tok.head.subtree if t.i <= tok.head.i}
         if not drop:
             return text
@@ -710,13 +716,65 @@ class Language:
             return ""
         return self.last_named_phrase(before)[0]
 
-    def consistent(self, claim: str, quote: str, before: str = "", after: str = "") -> bool:
+    def titles(self, text: str, party: frozenset[str]) -> list[str]:
+        """The titles a text gives the person or body identified by `party`, as written ('South Korean
+        Unification Minister' for 'South Korean Unification Minister Lee In-young's ...', 'the nuclear envoy'
+        for 'Lee Do-hoon, the nuclear envoy' or 'the nuclear envoy, Lee Do-hoon'): read from the parse, the
+        noun phrase the name stands in (its compounds, the post it is the object of, an apposition)."""
+        out: list[str] = []
+        heads: set[int] = set()
+        for tok in self.doc(text):
+            if tok.pos_ not in ("PROPN", "NOUN") or not _words(tok.text) & party:
+                continue
+            head = tok
+            while head.dep_ in ("compound", "flat") and head.head.pos_ in ("PROPN", "NOUN") and head.head.i != head.i:
+                head = head.head
+            if head.i in heads:
+                continue
+            heads.add(head.i)
+            root = _title_root(head)
+            # the name itself: its person entity, else the words of `party` (title words left to the title)
+            person = head.ent_type_ == "PERSON"
+            name = {t.i for t in head.subtree if _words(t.text) & party or (person and t.ent_type_ == "PERSON")}
+            cut = {t.i for c in root.subtree if c.dep_ in _CLAUSE_DEPS and c.i != root.i for t in c.subtree}
+            words = [
+                t.text
+                for t in root.subtree
+                if t.i not in cut and t.i not in name and t.pos_ in ("NOUN", "PROPN", "ADJ")
+            ]
+            if words:
+                out.append(" ".join(words))
+        return out
+
+    def _titled(self, clause: Clause, party: frozenset[str], text: str, places: Callable[[str, str], bool]) -> bool:
+        """Whether a claim's subject is a title (`clause.title`) that `text` gives the person `party` names."""
+        if not clause.title:
+            return False
+        for title in self.titles(text, party):
+            if clause.title <= frozenset(self.lemmas(title)) | _words(title) and (
+                not clause.places or places(clause.places, title)
+            ):
+                return True
+        return False
+
+    def consistent(
+        self,
+        claim: str,
+        quote: str,
+        before: str = "",
+        after: str = "",
+        places: Callable[[str, str], bool] | None = None,
+        elsewhere: str = "",
+    ) -> bool:
         """Whether a claim names the speakers and agents its quote names.
 
         A claim that someone said, warned or argued something must name the speaker of the quote (or of the
         sentence after it that says whose words they were, or of the sentence before it, for a quote that
         continues one). A claim whose verb the quote also has must give that verb the quote's subject.
-        Pronouns in the quote are resolved from `before`.
+        Pronouns in the quote are resolved from `before`. A claim's subject that is a title ('Seoul's
+        unification minister') names the person the text gives that title ('Unification Minister Lee ...');
+        `places(a, b)` says whether the places `a` are those of title `b` (default: the same words); the
+        title may also stand `elsewhere` (more of the quote's article).
         """
         claimed = [c for c in self.clauses(claim) if c.party and not c.pronoun]
         if not claimed:
@@ -736,12 +794,18 @@ class Language:
         if not speakers and before.strip():
             last = self.sentences(before)[-1]
             speakers = self.speakers(last.text, before[: last.start])
+        text = f"{before} {quote} {after} {elsewhere}"
+        same_places = places or (lambda a, b: _words(a) <= _words(b))
+
+        def named_as(c: Clause, parties: list[frozenset[str]]) -> bool:
+            return any(c.party & s for s in parties) or any(self._titled(c, s, text, same_places) for s in parties)
+
         for c in claimed:
-            if c.speech and speakers and not any(c.party & s for s in speakers):
+            if c.speech and speakers and not named_as(c, speakers):
                 return False
             # who did it: only names are compared ('the minimum' and 'it' are not agents to check)
             same_verb = [party for q, party in resolved if q.verb == c.verb and (q.named or q.pronoun)]
-            if c.named and same_verb and not any(c.party & s for s in same_verb):
+            if c.named and same_verb and not named_as(c, same_verb):
                 return False
         return True
 
@@ -777,7 +841,41 @@ def _clause(verb: str, subject: Any, speech: bool) -> Clause:
     if subject.pos_ == "PRON" and not personal:
         return Clause(verb, subject.text, False, speech, frozenset(), False)
     party, named = _party(subject)
-    return Clause(verb, _phrase(subject), personal, speech, party, named)
+    title, places = _title(subject)
+    return Clause(verb, _phrase(subject), personal, speech, party, named, title, places)
+
+
+_CLAUSE_DEPS = ("relcl", "acl", "conj", "cc", "advcl", "ccomp")
+
+
+def _title(subject: Any) -> tuple[frozenset[str], str]:
+    """A common-noun subject's title words and the places it names ('Seoul's unification minister':
+    {'unification', 'minister'}, 'Seoul'); nothing for a name or a pronoun."""
+    if subject.pos_ != "NOUN":
+        return frozenset(), ""
+    cut = {t.i for c in subject.children if c.dep_ in _CLAUSE_DEPS for t in c.subtree}
+    toks = [t for t in subject.subtree if t.i not in cut]
+    places = [t.text for t in toks if t.ent_type_ in ("GPE", "NORP", "LOC")]
+    title = [t.lemma_.lower() for t in toks if t.pos_ in ("NOUN", "ADJ") and not t.ent_type_]
+    return frozenset(title), " ".join(places)
+
+
+def _title_root(name: Any) -> Any:
+    """The head of the noun phrase a name stands in as a person with a post: up through its title's
+    compounds, an apposition, and 'of' phrases of nouns ('Minister of Water Resources Greta Olvasz')."""
+    root = name
+    while True:
+        head = root.head
+        if head.i == root.i:
+            return root
+        if root.dep_ in ("compound", "flat", "appos") and head.pos_ in ("NOUN", "PROPN"):
+            root = head
+        elif (
+            root.dep_ == "pobj" and head.pos_ == "ADP" and head.head.pos_ in ("NOUN", "PROPN") and head.head.i != head.i
+        ):
+            root = head.head
+        else:
+            return root
 
 
 def _antecedent(verb: Any, subject: Any) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,12 @@ def language() -> Language:
         ("The fair opened in Avila, as reported in [1].", [("The fair opened in Avila.", [1])]),
         ("No marker here.", [("No marker here.", [])]),
         ("[1] 4 rounds [2]", [("4 rounds", [1, 2])]),
+        # markers in a row leave no stray commas in the sentence
+        (
+            "The pier was rebuilt by Avila, Ostia and Vesta [2], [3], [4].",
+            [("The pier was rebuilt by Avila, Ostia and Vesta.", [2, 3, 4])],
+        ),
+        ("The pier was rebuilt [1]; [2] and [5].", [("The pier was rebuilt.", [1, 2, 5])]),
     ],
 )
 def test_parse_answer(text: str, expected: list) -> None:
@@ -377,3 +384,53 @@ def test_a_quote_sentence_pointing_back_brings_the_name_before_it(
     assert checker.check(answer, [pronoun], question).sentences
     plain = passage("Mayor Orsini set up a harbour panel on Monday. A new panel will review ferry fares each spring.")
     assert with_parse.check(answer, [plain], question).sentences == []  # 'a new panel' is not the one before
+
+
+def test_a_title_with_a_place_is_the_person_the_chunk_gives_it(analyzer: Analyzer, language: Language) -> None:
+    checker = CitationChecker(analyzer, 0.6, language)
+    text = (
+        "The talks followed South Korean Trade Minister Han Sol-mi's visit to the port. "
+        "Han proposed a joint customs office at the border crossing on Friday."
+    )
+    office = dataclasses.replace(passage(text, "Han proposed"), context=text)
+    question = "What did Seoul's trade minister propose for the border crossing?"
+    claim = "Seoul's trade minister proposed a joint customs office at the border crossing [1]."
+    assert checker.check(claim, [office], question).sentences
+    # the same post of another government, or another post, is not who the quote names
+    for other in ("Tokyo's trade minister", "Seoul's defence minister"):
+        swapped = claim.replace("Seoul's trade minister", other)
+        assert not checker.check(swapped, [office], question.replace("Seoul's trade minister", other)).sentences
+
+
+def test_a_phrase_pointing_back_into_the_question_stands_for_what_it_named(
+    analyzer: Analyzer, language: Language
+) -> None:
+    checker = CitationChecker(analyzer, 0.6, language)
+    post = passage("Ostia was represented by Ilse Varga, who replaced Tom Abel as Harbour Commissioner in May.")
+    question = "Who was Ostia's Harbour Commissioner in 2029, and who holds that post now?"
+    assert checker.check("Ilse Varga holds that post now [1].", [post], question).sentences
+    # the quote must still hold what the question named: not a sentence about another post
+    other = passage("Ilse Varga was elected to the city council of Vesta in May.")
+    assert not checker.check("Ilse Varga holds that post now [1].", [other], question).sentences
+    # without the parse there is nothing to point back with, and the quote holds none of 'holds that post'
+    assert not CitationChecker(analyzer, 0.6).check("Ilse Varga holds that post now [1].", [post], question).sentences
+
+
+def test_a_name_the_question_gave_may_stand_in_another_retrieved_chunk_of_the_article(
+    analyzer: Analyzer, language: Language
+) -> None:
+    checker = CitationChecker(analyzer, 0.6, language)
+    text = (
+        "Norland ratifies the Vesta fishing pact after a long debate.\n\n"
+        'Harbour Minister Ines Moro told parliament that the pact was "long overdue".'
+    )
+    head = passage(text[: text.index("\n\n")])
+    quote = passage(text, "Harbour Minister")
+    question = "What did Ines Moro tell parliament the Vesta pact was?"
+    claim = 'Ines Moro told parliament the Vesta pact was "long overdue" [1].'
+    # the quote's chunk alone never names Vesta; the article's other retrieved chunk does, and 'the pact' is it
+    assert not checker.check(claim, [quote], question).sentences
+    assert checker.check(claim, [quote, head], question).sentences
+    # a chunk of another article naming Vesta does not
+    elsewhere = passage(text[: text.index("\n\n")], source="other.txt")
+    assert not checker.check(claim, [quote, elsewhere], question).sentences

@@ -299,3 +299,25 @@ def test_the_surest_answer_fills_the_slot_of_the_questions_verb(lang: Language) 
     assert lang.fills_slot(q, led) and not lang.fills_slot(q, near)
     # the question's own name in the slot is no answer
     assert not lang.fills_slot(lang.question("Who did Ana Lind lead?"), led)
+
+
+@pytest.mark.parametrize(
+    ("text", "party", "title"),
+    [
+        ("The offer answered Harbour Minister Ines Moro's request for a new pier.", "moro", "Harbour Minister"),
+        ("Ines Moro, the harbour minister, opened the pier.", "moro", "harbour minister"),
+        ("The harbour minister, Ines Moro, opened the pier.", "moro", "harbour minister"),
+        ("The pier was opened by Minister of Harbours Ines Moro on Monday.", "moro", "Minister Harbours"),
+    ],
+)
+def test_the_title_a_text_gives_a_person(lang: Language, text: str, party: str, title: str) -> None:
+    assert any(set(title.split()) <= set(found.split()) for found in lang.titles(text, frozenset({party})))
+
+
+def test_a_claim_may_name_a_person_by_the_title_the_text_gives_them(lang: Language) -> None:
+    before = "The council met after Harbour Minister Ines Moro's visit to the docks."
+    quote = "Moro proposed a second pier for the ferries on Friday."
+    assert lang.consistent("The harbour minister proposed a second pier for the ferries.", quote, before)
+    # another post, or the title of nobody the text names, is still another agent
+    assert not lang.consistent("The finance minister proposed a second pier for the ferries.", quote, before)
+    assert not lang.consistent("The harbour minister proposed a second pier.", quote, "The council met on Friday.")
