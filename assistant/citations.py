@@ -310,7 +310,7 @@ class CitationChecker:
         # a sentence may restate the year or month of the article it cites, and the question's own words
         # when the quote's chunk has them ('the working group' the quote calls 'the group')
         q_terms = self.analyzer.term_set(question)
-        pointed = self._pointed(sentence) & q_terms
+        pointed = self._pointed(sentence, words) & q_terms
         backed = have | dated | (q_terms & self.analyzer.term_set(context)) | pointed
         score = weight(words & backed) / (weight(words) or 1.0)
         novel = words - q_terms
@@ -338,12 +338,12 @@ class CitationChecker:
             return 0.0
         return score
 
-    def _pointed(self, sentence: str) -> set[str]:
-        """The terms of the noun phrases a demonstrative points with in the sentence ('that post'); none
-        without a parse."""
+    def _pointed(self, sentence: str, words: set[str]) -> set[str]:
+        """The terms (of the sentence's `words`) of the noun phrases a demonstrative points with ('that
+        post'); none without a parse."""
         if self.language is None:
             return set()
-        return self.analyzer.term_set(sentence) - self.analyzer.term_set(self.language.without_pointed(sentence))
+        return words - self.analyzer.term_set(self.language.without_pointed(sentence))
 
     def _near(self, quote: str, context: str) -> str:
         """The quote with `name_window` sentences either side of it in its chunk."""
@@ -440,10 +440,13 @@ class CitationChecker:
         """(support, passage index, span) of the best supporting quote, preferring single sentences."""
         best: tuple[float, int, tuple[int, int]] | None = None
         indices = only if only is not None else range(len(passages))
+        # each article's retrieved chunks, once: the rest of a quote's article is read for titles and names
+        articles: dict[str, dict[str, None]] = {}
+        for o in passages:
+            articles.setdefault(o.source, {})[o.context or o.text] = None
         for i in indices:
             p = passages[i]
-            chunks = dict.fromkeys(o.context or o.text for o in passages if o.source == p.source)
-            document = " ".join(c for c in chunks if c != (p.context or p.text))
+            document = " ".join(c for c in articles[p.source] if c != (p.context or p.text))
             for a, b in self.candidate_quotes(p):
                 quote = p.text[a:b]
                 score = self.support(sentence, quote, p.published, question, idf, p.context or p.text, document)
