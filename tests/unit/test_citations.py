@@ -369,6 +369,23 @@ def test_the_attribution_after_a_quote_may_name_the_speaker(checker: CitationChe
     assert other.sentences == []
 
 
+def test_a_view_characterised_as_someone_elses_is_a_swapped_speaker(analyzer: Analyzer, language: Language) -> None:
+    """'characterize' reports a view as 'say' does: the claim must name the quote's speaker."""
+    with_parse = CitationChecker(analyzer, min_support=0.6, language=language)
+    review = passage(
+        "The harbour council met on Monday to review the new ferry timetable. Mayor Ada Quill responded that "
+        "the town strongly supports the timetable and its night crossings."
+    )
+    question = "How has the fishing union characterized the ferry timetable?"
+    swapped = (
+        "The fishing union has characterized the ferry timetable as strongly supported by the town and its night "
+        "crossings [1]."
+    )
+    assert with_parse.check(swapped, [review], question).sentences == []
+    said = "Mayor Ada Quill responded that the town strongly supports the ferry timetable and its night crossings [1]."
+    assert with_parse.check(said, [review], question).sentences
+
+
 def test_a_quote_sentence_pointing_back_brings_the_name_before_it(
     analyzer: Analyzer, checker: CitationChecker, language: Language
 ) -> None:
