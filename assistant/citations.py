@@ -168,6 +168,23 @@ def _name_runs(text: str) -> list[set[str]]:
     return [named(run) for run in _NAME_RUN.findall(text)]
 
 
+def outlet_names(outlet: str) -> str:
+    """An outlet's name with the initials it may go by ('Mireth Radio-Television MRT', 'Voice of America VOA
+    VA', 'The Daily Courier TDC DC')."""
+    words = re.findall(r"[A-Za-z][\w']*", outlet)
+    if sum(w[0].isupper() for w in words) < 2:
+        return outlet
+    leading = words[1:] if words[0].lower() == "the" else words
+    forms = (
+        "".join(w[0] for w in ws if keep(w)).upper() for ws in (words, leading) for keep in (str.isalpha, _capital)
+    )
+    return " ".join(dict.fromkeys([outlet, *(f for f in forms if len(f) > 1)]))
+
+
+def _capital(word: str) -> bool:
+    return word[0].isupper()
+
+
 def _month_in(word: str, text: str) -> bool:
     """'December' is in a text that says 'Dec.'."""
     names = list(calendar.month_name)
@@ -260,6 +277,7 @@ class CitationChecker:
         idf: Callable[[str], float] | None = None,
         context: str = "",
         document: str = "",
+        outlet: str = "",
     ) -> float:
         """How well the quote backs the sentence, 0..1.
 
@@ -271,7 +289,9 @@ class CitationChecker:
         'the U.S.', 'Pyongyang' for 'North Korea', ...
         0 when the sentence has a number that neither the quote nor the article's date holds (a sentence
         may restate the year or day of the article it cites). `document`: more of the quote's article (the
-        other passages from it), where the title of a person the quote names may stand.
+        other passages from it), where the title of a person the quote names may stand. `outlet`: who
+        published the quote's article; a sentence may name it as it may restate the date ('MRT's correspondent
+        said ...', 'per The Korea Herald, ...'), though it never ties the quote to the question.
         """
         words = self.analyzer.term_set(sentence)
         if not words:
@@ -284,10 +304,12 @@ class CitationChecker:
         # a name the question did not give must stand in the quote's main sentence (or, when that sentence
         # starts with 'He', 'They', ..., in the one before), and a post 'to X' must match the quote's
         dated = self.analyzer.term_set(" ".join(date_words))
-        core = self._core_terms(words, quote) | dated
+        outlet = outlet_names(outlet)
+        published_by = self.analyzer.term_set(outlet)
+        core = self._core_terms(words, quote) | dated | published_by
         given = named(question)
         near = self._near(quote, context) if self.name_window >= 0 else (context or quote)
-        around = self.analyzer.term_set(self.analyzer.aliases.with_aliases(near)) | have | dated
+        around = self.analyzer.term_set(self.analyzer.aliases.with_aliases(near)) | have | dated | published_by
         for name in named(sentence):
             terms = self.analyzer.term_set(name)
             if not terms or _month_in(name, quote):
@@ -312,6 +334,7 @@ class CitationChecker:
         q_terms = self.analyzer.term_set(question)
         pointed = self._pointed(sentence, words) & q_terms
         backed = have | dated | (q_terms & self.analyzer.term_set(context)) | pointed
+        words = words - published_by or words  # naming the publisher is neither backed nor unbacked
         score = weight(words & backed) / (weight(words) or 1.0)
         novel = words - q_terms
         if question and novel:
@@ -326,7 +349,7 @@ class CitationChecker:
         if (
             self.language is not None
             and score >= self.min_support
-            and not self._same_speakers(sentence, quote, context, document)
+            and not self._same_speakers(sentence, quote, context, document, outlet)
         ):
             return 0.0
         if (
@@ -366,16 +389,17 @@ class CitationChecker:
         before = " ".join([document, text_before(context, quote, limit=len(context))]).strip()
         return any(self.language.refers_back(quote, before, name) for name in names)
 
-    def _same_speakers(self, sentence: str, quote: str, context: str, document: str = "") -> bool:
+    def _same_speakers(self, sentence: str, quote: str, context: str, document: str = "", outlet: str = "") -> bool:
         """Whether the sentence names the speakers and agents of its quote, read in its chunk (`context`); a
-        title may also be read from the rest of its article (`document`)."""
+        title may also be read from the rest of its article (`document`), and its owner from who published it
+        (`outlet`)."""
         assert self.language is not None
         at = context.find(quote) if context else -1
         before = text_before(context, quote)
         rest = context[at + len(quote) :] if at >= 0 else ""
         following = split_sentences(rest)
         after = following[0].text if following else ""
-        return self.language.consistent(sentence, quote, before, after, self._same_places, document)
+        return self.language.consistent(sentence, quote, before, after, self._same_places, document, outlet)
 
     def _same_places(self, places: str, title: str) -> bool:
         """Whether a title names the places a claim gives it ('South Korean ...' is 'Seoul's ...'), aliases
@@ -449,7 +473,9 @@ class CitationChecker:
             document = " ".join(c for c in articles[p.source] if c != (p.context or p.text))
             for a, b in self.candidate_quotes(p):
                 quote = p.text[a:b]
-                score = self.support(sentence, quote, p.published, question, idf, p.context or p.text, document)
+                score = self.support(
+                    sentence, quote, p.published, question, idf, p.context or p.text, document, p.outlet
+                )
                 score -= 0.001 * (b - a) / 1000  # among equals, the shorter quote
                 if best is None or score > best[0]:
                     best = (score, i, (a, b))

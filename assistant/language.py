@@ -7,6 +7,7 @@ words about the present) is data: `lexicons/questions.yaml`.
 
 from __future__ import annotations
 
+import itertools
 import re
 import threading
 from collections import OrderedDict
@@ -379,15 +380,21 @@ class Language:
                     break
                 if t.pos_ not in ("ADP", "DET"):
                     break
-        parts: list[str] = []
-        start = 0
-        for cut in [*cuts, len(parsed)]:
-            piece = parsed[start:cut].text.strip(" ,?") if cut > start else ""
-            start = cut + 1
-            if piece:
-                parts.append(piece)
-        words = [[t for t in self.doc(p) if t.is_alpha] for p in parts]
-        if len(parts) < 2 or any(len(w) < 3 for w in words):
+
+        def pieces() -> list[tuple[int, int]]:
+            bounds = [-1, *cuts, len(parsed)]
+            return [(a + 1, b) for a, b in itertools.pairwise(bounds)]
+
+        # a piece that is only question words ('when' of '..., and when and where did it resume?') joins the
+        # piece after it (the last one joins the one before): it asks about that one
+        while cuts:
+            short = [i for i, (a, b) in enumerate(pieces()) if sum(t.is_alpha for t in parsed[a:b]) < 3]
+            if not short:
+                break
+            i = short[0]
+            del cuts[i if i < len(cuts) else i - 1]
+        parts = [parsed[a:b].text.strip(" ,?") for a, b in pieces()]
+        if len(parts) < 2 or not all(parts):
             return [question]
         return [p + "?" for p in parts]
 
@@ -765,6 +772,7 @@ class Language:
         after: str = "",
         places: Callable[[str, str], bool] | None = None,
         elsewhere: str = "",
+        outlet: str = "",
     ) -> bool:
         """Whether a claim names the speakers and agents its quote names.
 
@@ -774,7 +782,10 @@ class Language:
         Pronouns in the quote are resolved from `before`. A claim's subject that is a title ('Seoul's
         unification minister') names the person the text gives that title ('Unification Minister Lee ...');
         `places(a, b)` says whether the places `a` are those of title `b` (default: the same words); the
-        title may also stand `elsewhere` (more of the quote's article).
+        title may also stand `elsewhere` (more of the quote's article). A title owned by an organisation
+        ('MRT's correspondent') names a speaker with that title when the speaker's own words or the article's
+        `outlet` name the organisation (a broadcaster's transcript labels its correspondent 'ANA LIND,
+        CORRESPONDENT').
         """
         claimed = [c for c in self.clauses(claim) if c.party and not c.pronoun]
         if not claimed:
@@ -797,8 +808,16 @@ class Language:
         text = f"{before} {quote} {after} {elsewhere}"
         same_places = places or (lambda a, b: _words(a) <= _words(b))
 
+        publisher = _words(outlet)
+
+        def owned_title(c: Clause, s: frozenset[str]) -> bool:
+            owner = c.party - c.title
+            return bool(c.title and owner and not c.places) and c.title <= s and owner <= s | publisher
+
         def named_as(c: Clause, parties: list[frozenset[str]]) -> bool:
-            return any(c.party & s for s in parties) or any(self._titled(c, s, text, same_places) for s in parties)
+            return any(c.party & s or owned_title(c, s) for s in parties) or any(
+                self._titled(c, s, text, same_places) for s in parties
+            )
 
         for c in claimed:
             if c.speech and speakers and not named_as(c, speakers):

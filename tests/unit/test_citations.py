@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.citations import CitationChecker, is_refusal, parse_answer, roles_match
+from assistant.citations import CitationChecker, is_refusal, outlet_names, parse_answer, roles_match
 from assistant.language import Language, QuestionLexicon
 from assistant.lexical import Analyzer, idf_function
 from assistant.lexicon import Aliases, LexiconError, ModelPhrasing
@@ -128,6 +128,27 @@ def test_support_requires_numbers_and_new_words(checker: CitationChecker) -> Non
     question = "Will the hearing take place in public?"
     claim = "The hearing will take place behind closed doors."
     assert checker.support(claim, "The hearing will take place in the main hall.", "", question) < 0.6
+
+
+def test_a_sentence_may_name_the_outlet_that_published_its_quote(checker: CitationChecker) -> None:
+    question = "How long does the ferry take to reach the island?"
+    quote = "It takes the ferry about an hour to cross to the island."
+    claim = "The Harbour Gazette says the ferry takes about an hour to reach the island."
+    assert checker.support(claim, quote, "", question, outlet="The Harbour Gazette") >= 0.6
+    assert checker.support(claim, quote, "", question, outlet="Wavecast News") < 0.6
+    # the outlet's name does not count as backed words: it cannot lift a claim the quote does not hold
+    late = "The Harbour Gazette says the ferry is late."
+    assert checker.support(late, quote, "", question, outlet="The Harbour Gazette") < 0.6
+
+
+def test_an_outlet_goes_by_its_initials(checker: CitationChecker) -> None:
+    assert outlet_names("Voice of Orlan").split()[-2:] == ["VOO", "VO"]
+    assert outlet_names("The Harbour Gazette").split()[-2:] == ["THG", "HG"]
+    assert outlet_names("Wavecast") == "Wavecast"
+    question = "How long does the ferry take to reach the island?"
+    quote = "It takes the ferry about an hour to cross to the island."
+    claim = "HG says the ferry takes about an hour to reach the island."
+    assert checker.support(claim, quote, "", question, outlet="The Harbour Gazette") >= 0.6
 
 
 def test_a_month_name_is_backed_by_its_abbreviation(checker: CitationChecker) -> None:

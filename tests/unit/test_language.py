@@ -245,6 +245,10 @@ def test_sentences_that_point_back_and_the_words_a_part_borrows(lang: Language) 
             ["What did Moro say in May?", "how did she vote in June?"],
         ),
         ("When and where did the festival open?", ["When and where did the festival open?"]),
+        (
+            "Who painted the mural, and when and where was it shown first?",
+            ["Who painted the mural?", "when and where was it shown first?"],
+        ),
         ("Who built the pier and the bridge?", ["Who built the pier and the bridge?"]),
     ],
 )
@@ -284,6 +288,18 @@ def test_a_transcript_turn_names_the_speaker_of_its_paragraph(lang: Language) ->
     quote = "It takes the ferry an hour to reach the island."
     assert lang.consistent("The reporter said it takes the ferry an hour to reach the island.", quote, before)
     assert not lang.consistent("The mayor said it takes the ferry an hour to reach the island.", quote, before)
+
+
+def test_a_title_owned_by_the_publisher_names_the_transcript_speaker_with_that_title(lang: Language) -> None:
+    before = "Good evening.\nANA LIND, REPORTER: I am at the pier. "
+    quote = "It takes the ferry an hour to reach the island."
+    claim = "Wavecast's reporter said it takes the ferry an hour to reach the island."
+    assert lang.consistent(claim, quote, before, outlet="Wavecast News")
+    # another broadcaster's reporter, or the publisher's mayor, is not the one speaking
+    assert not lang.consistent(claim, quote, before, outlet="Harbour Gazette")
+    assert not lang.consistent(
+        "Wavecast's mayor said it takes the ferry an hour to reach the island.", quote, before, outlet="Wavecast News"
+    )
 
 
 def test_a_verb_whose_object_is_an_amount_reports_no_speech(lang: Language) -> None:
