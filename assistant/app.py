@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -53,6 +54,8 @@ class Assistant:
         self._llm: BaseChatModel | None = None
         self._answer_chain: AnswerChain | None = None
         self._lock = threading.Lock()
+        self._warm_lock = threading.Lock()
+        self._warmed = False
 
     @classmethod
     def from_settings(
@@ -120,43 +123,65 @@ class Assistant:
 
     def warm(self) -> None:
         """Load the model, the embeddings, the reranker, spaCy and the BM25 index now, so the first question pays
-        no load time.
+        no load time. Safe to call again (what is loaded stays loaded); `ask` and `stream` call it on a cold
+        Assistant.
 
-        The embedded model also reads the fixed system prompt and worked examples once, so even the first
-        question only pays for its own passages.
+        The loads run side by side: the embedded model (its own server process) in one thread, spaCy in
+        another, the index, embeddings and cross-encoder in the caller's; each mostly waits on disk, memory or
+        a subprocess. The embedded model also reads the fixed system prompt and worked examples once (or
+        restores them from disk), so even the first question only pays for its own passages.
         """
-        failed: list[BaseException] = []
+        with self._warm_lock:
+            if self._warmed:
+                return
+            chain = self.answer_chain  # built once here, before the threads share it
+            failed: list[BaseException] = []
 
-        def load_llm() -> None:
-            try:
+            def guarded(load: Callable[[], object]) -> Callable[[], None]:
+                def run() -> None:
+                    try:
+                        load()
+                    except BaseException as exc:  # raised again below, in the caller's thread
+                        failed.append(exc)
+
+                return run
+
+            def load_llm() -> None:
                 load = getattr(self.llm, "load", None)
                 if callable(load):
                     load()
-                    self.answer_chain.prime()  # an in-process model: its fixed prompt prefix, restored or read
-            except BaseException as exc:  # raised again below, in the caller's thread
-                failed.append(exc)
+                    chain.prime()  # an in-process model: its fixed prompt prefix, restored or read
 
-        # the model loads while the index, embeddings, cross-encoder and spaCy do (each mostly waits on memory)
-        loading = threading.Thread(target=load_llm, name="warm-llm", daemon=True)
-        loading.start()
-        try:
-            self.retriever.lexical_index()
-            self.store.embeddings.embed_query("warm up")
-            for model in (self.retriever.reranker, self.judge):
-                load_model = getattr(model, "load", None)
-                if callable(load_model):
-                    load_model()
-            self.answer_chain.language.question("Who said what, and when?")  # loads the spaCy pipeline
-        finally:
-            loading.join()
-        if failed:
-            raise failed[0]
+            threads = [
+                threading.Thread(target=guarded(load_llm), name="warm-llm", daemon=True),
+                threading.Thread(
+                    target=guarded(lambda: chain.language.question("Who said what, and when?")),  # loads spaCy
+                    name="warm-spacy",
+                    daemon=True,
+                ),
+            ]
+            for thread in threads:
+                thread.start()
+            try:
+                self.retriever.lexical_index()
+                self.store.embeddings.embed_query("warm up")
+                for model in (self.retriever.reranker, self.judge):
+                    load_model = getattr(model, "load", None)
+                    if callable(load_model):
+                        load_model()
+            finally:
+                for thread in threads:
+                    thread.join()
+            if failed:
+                raise failed[0]
+            self._warmed = True
 
     # --- questions -----------------------------------------------------------------------------
 
     def ask(self, question: str, history: Sequence[Message] | None = None, filters: Filters | None = None) -> Answer:
         """Answer one question (history: [{"role": "user"|"assistant", "content": ...}, ...])."""
         final: Answer | None = None
+        self._warm_for_question()
         for part in self.answer_chain.run(question, history, filters):
             if isinstance(part, Answer) and part.final:
                 final = part
@@ -168,11 +193,21 @@ class Assistant:
     ) -> Iterator[Sources | str | Answer]:
         """Yield the Sources the model is about to read (always first, before the model is called), then text
         as the model writes it, then the verified Answer (always last)."""
+        self._warm_for_question()
         for part in self.answer_chain.run(question, history, filters):
             if isinstance(part, Sources):
                 yield part
             else:
                 yield part if part.final else part.text
+
+    def _warm_for_question(self) -> None:
+        """A cold Assistant's first question loads every component side by side (`warm`), not one after another
+        as the steps reach them. A component that fails to load is left to the step that uses it, which meets
+        the same failure and answers with its own error or refusal, as without the warm-up."""
+        if self._warmed:
+            return
+        with contextlib.suppress(Exception):  # reported by the step that needs the component
+            self.warm()
 
     # --- the index -----------------------------------------------------------------------------
 

@@ -167,3 +167,29 @@ def test_warm_loads_the_model_beside_the_rest_and_reports_its_failure(ferry_inde
         with pytest.raises(RuntimeError, match="damaged"):
             b.warm()
         assert b.retriever.lexical_index() is not None  # the rest was loaded all the same
+
+
+def test_the_first_question_of_a_cold_assistant_loads_everything_side_by_side(ferry_index, monkeypatch) -> None:
+    from assistant.language import Language
+
+    parsed_on: list[str] = []
+    question = Language.question
+
+    def recording(self: Language, text: str) -> Any:
+        parsed_on.append(threading.current_thread().name)
+        return question(self, text)
+
+    monkeypatch.setattr(Language, "question", recording)
+    SavingModel.saved, SavingModel.restores = {}, []
+    settings = Settings(persist_dir=ferry_index, embedding="fake:256", sentence_judge="fake")
+    model = LoadingModel(script=["ok"] * 3)
+    with Assistant.from_settings(settings, llm=model) as a:
+        a.ask(QUESTION)
+        a.ask(QUESTION)
+        assert len(a.documents()) > 0
+    assert model.loaded_on == ["warm-llm"]  # loaded once, on its own thread, before the first question
+    assert parsed_on[0] == "warm-spacy"  # spaCy loaded beside the model, not when the plan step reached it
+    assert "warm-spacy" not in parsed_on[1:]
+    # a component that fails to load is left to the step that uses it: the question still gets an answer
+    with Assistant.from_settings(settings, llm=LoadingModel(script=["ok"] * 2, fail=True)) as b:
+        assert b.ask(QUESTION).text
