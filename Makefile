@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml requirements/pinned.txt | $(BIN)/python
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[model,dev]'
 	$(BIN)/pip install --quiet --no-deps --require-hashes -r requirements/pinned.txt
+	$(BIN)/python -m assistant.onnx_export
 	touch $@
 
 install: $(STAMP)

@@ -81,6 +81,7 @@ class Assistant:
             settings.embedding_batch_size,
             threads=settings.onnx_threads,
             cache_dir=settings.model_cache_dir,
+            exported=settings.embedding_onnx,
         )
         reranker = make_reranker(settings)
         judge = make_sentence_judge(settings, reranker)

@@ -63,6 +63,7 @@ class AnswerChain:
             count_tokens,
             self.grade,
             language.opens_on_reference,
+            judge,
         )
         self.generator = Generator(settings, llm, prompts, count_tokens)
         checker = CitationChecker(

