@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -179,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         made = export_model(source, export_dir(settings.model_cache_dir, name))
     except ExportError as exc:
-        print(f"Not exported (answers use sentence-transformers instead): {exc}")
+        print(f"Not exported (answers use sentence-transformers instead): {exc}", file=sys.stderr)
         return 1
     print(f"ONNX export of {name}: {made.folder}")
     return 0

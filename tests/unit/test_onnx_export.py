@@ -69,3 +69,11 @@ def test_a_folder_that_is_not_a_model_is_not_exported(tmp_path: Path) -> None:
     with pytest.raises(ExportError, match="mean"):
         export_model(tmp_path / "src", tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_the_install_step_has_nothing_to_export_for_a_non_local_embedding(monkeypatch, capsys) -> None:
+    from assistant.onnx_export import main
+
+    monkeypatch.setenv("ASSISTANT_EMBEDDING", "fake:8")
+    assert main([]) == 0
+    assert "nothing to export" in capsys.readouterr().out
