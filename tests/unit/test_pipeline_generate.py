@@ -71,10 +71,10 @@ def test_only_the_evidence_and_the_question_change_between_prompts(ferry) -> Non
     first, second = llm.history
     assert [m.content for m in first[:-1]] == [m.content for m in second[:-1]]  # a prompt cache keeps them
     one, two = user_turn(first), user_turn(second)
-    assert one.startswith("Passages:\n[1] ") and two.startswith("Passages:\n[1] ")
-    # after the question, the same fixed reminder (measured: without it the seeds fell from 0.88 to 0.83)
-    tail_one, tail_two = one.split(f"Question: {QUESTION}")[1], two.split("Sound Lines?")[1]
-    assert tail_one == tail_two and "I don't know" in tail_one
+    # the fixed instructions open the user turn (a prompt cache keeps them too); the question comes last
+    head_one, head_two = one.split("Passages:\n[1] ")[0], two.split("Passages:\n[1] ")[0]
+    assert head_one == head_two and "I don't know" in head_one
+    assert one.rstrip().endswith(f"Question: {QUESTION}") and two.rstrip().endswith("Sound Lines?")
 
 
 def test_the_prefix_is_read_once_then_restored_in_a_new_process(ferry) -> None:
@@ -193,3 +193,43 @@ def test_the_first_question_of_a_cold_assistant_loads_everything_side_by_side(fe
     # a component that fails to load is left to the step that uses it: the question still gets an answer
     with Assistant.from_settings(settings, llm=LoadingModel(script=["ok"] * 2, fail=True)) as b:
         assert b.ask(QUESTION).text
+
+
+class ScriptedJudge:
+    """A cross-encoder stand-in: a text holding `favourite` scores 10, any other 0; the calls are kept."""
+
+    def __init__(self, favourite: str) -> None:
+        self.favourite = favourite
+        self.calls: list[tuple[str, list[str]]] = []
+
+    def score(self, query: str, texts: Any) -> list[float]:
+        self.calls.append((query, list(texts)))
+        return [10.0 if self.favourite in t else 0.0 for t in texts]
+
+
+def passages_read(messages: list[BaseMessage]) -> list[str]:
+    return [line for line in user_turn(messages).splitlines() if line.startswith("[")]
+
+
+def test_the_judge_chooses_what_the_model_reads_and_puts_it_first(ferry) -> None:
+    # the evidence for the crossing question, all of it read: find a passage the selector ranks below first
+    a, llm = ferry(["I don't know."], prompt_sentences=0, max_evidence_sentences=4)
+    a.ask(QUESTION)
+    every = passages_read(llm.history[-1])
+    assert len(every) >= 3
+    favourite = every[-1].split(") ", 1)[1].split()[:6]
+    b, llm_b = ferry(["I don't know."], prompt_sentences=2, max_evidence_sentences=4, prompt_evidence_tokens=400)
+    judge = ScriptedJudge(" ".join(favourite))
+    b.answer_chain.searcher.judge = judge
+    b.ask(QUESTION)
+    read = passages_read(llm_b.history[-1])
+    assert len(read) == 2 and " ".join(favourite) in read[0]  # the judge's best, first
+    assert judge.calls and judge.calls[0][0] == QUESTION and len(judge.calls[0][1]) == len(every)
+
+
+def test_without_the_judge_the_evidence_score_chooses(ferry) -> None:
+    a, llm = ferry(["I don't know."], prompt_sentences=2, max_evidence_sentences=4, prompt_by_judge=False)
+    judge = ScriptedJudge("crossing")
+    a.answer_chain.searcher.judge = judge
+    a.ask(QUESTION)
+    assert judge.calls == [] and 1 <= len(passages_read(llm.history[-1])) <= 2
