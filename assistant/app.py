@@ -13,7 +13,7 @@ from langchain_core.runnables import Runnable
 
 from assistant.chain import Answer, AnswerChain, Message, Sources
 from assistant.config import Settings
-from assistant.embeddings import make_embeddings
+from assistant.embeddings import make_embeddings, uses_torch
 from assistant.ingest import Indexer, IngestReport
 from assistant.language import Language, QuestionLexicon
 from assistant.lexical import Analyzer
@@ -104,6 +104,7 @@ class Assistant:
                 self.settings.spacy_model,
                 QuestionLexicon.load(extra=self.settings.questions_file),
                 max_label_words=self.settings.speaker_label_words,
+                hide_torch=self.settings.spacy_hides_torch and not uses_torch(self.store.embeddings),
             )
             self._answer_chain = AnswerChain(
                 self.settings,

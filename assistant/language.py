@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import itertools
 import re
+import sys
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +89,21 @@ def _read(path: Path) -> dict[str, Any]:
         raise LanguageError(str(exc)) from exc
 
 
+@contextmanager
+def hidden(package: str) -> Iterator[None]:
+    """Imports inside see `package` as not installed (`import package` raises ImportError, as Python does for
+    a None entry in sys.modules), unless it is imported already; afterwards it can be imported as usual."""
+    if package in sys.modules:
+        yield
+        return
+    sys.modules[package] = None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        if package in sys.modules and sys.modules[package] is None:
+            del sys.modules[package]
+
+
 def text_before(context: str, text: str, limit: int = 600) -> str:
     """Up to `limit` characters of `context` before `text` (where a 'he said' in it was named); '' if absent."""
     at = context.find(text) if context else -1
@@ -144,15 +161,25 @@ class Clause:
     # the places it names ('Seoul'), so it can stand for the person a text gives that title
     title: frozenset[str] = frozenset()
     places: str = ""
+    # the subject is not written but understood: the one doing an infinitive ('a panel to settle disputes')
+    understood: bool = False
 
 
 class Language:
     """spaCy's English pipeline behind small questions: loaded on first use, results cached per text."""
 
     def __init__(
-        self, model: str, lexicon: QuestionLexicon, cache_size: int = 50_000, max_label_words: int = 8
+        self,
+        model: str,
+        lexicon: QuestionLexicon,
+        cache_size: int = 50_000,
+        max_label_words: int = 8,
+        hide_torch: bool = False,
     ) -> None:
         self.model = model
+        # spaCy's small English pipeline runs on thinc's NumPy ops, but thinc imports torch whenever it is
+        # installed (seconds and ~180 MB): with `hide_torch`, spaCy is loaded with torch hidden from that import
+        self.hide_torch = hide_torch
         self.lexicon = lexicon
         self.cache_size = cache_size
         self.max_label_words = max_label_words  # longest speaker label of a transcript ('ANA LIND, REPORTER:')
@@ -166,9 +193,10 @@ class Language:
         with self._lock:
             if self._nlp is None:
                 try:
-                    import spacy
+                    with hidden("torch") if self.hide_torch else nullcontext():
+                        import spacy
 
-                    self._nlp = spacy.load(self.model)
+                        self._nlp = spacy.load(self.model)
                 except (ImportError, OSError) as exc:
                     raise LanguageError(
                         f"The spaCy model {self.model!r} cannot be loaded ({exc}); `make install` installs "
@@ -477,7 +505,7 @@ class Language:
         or neither, and a fact in the claim only where the quote does not hedge it with a modal ('is ratified'
         is not backed by 'must be ratified', nor 'signed' by 'will sign', nor 'agreed' by 'did not agree')."""
         quoted: dict[str, list[tuple[bool, bool]]] = {}
-        for verb in self._verbs(quote):
+        for verb in self._verbs(quote, plans=True):
             quoted.setdefault(verb[0], []).append(verb[1:])
         for lemma, negated, modal in self._verbs(claim, hedges=True):
             seen = quoted.get(lemma)
@@ -487,9 +515,10 @@ class Language:
                 return False
         return True
 
-    def _verbs(self, text: str, hedges: bool = False) -> list[tuple[str, bool, bool]]:
+    def _verbs(self, text: str, hedges: bool = False, plans: bool = False) -> list[tuple[str, bool, bool]]:
         """(lemma, negated, under a modal) of each full verb of a text; with `hedges`, a verb under another
-        ('plans to sign', 'agreed to set up') counts as not asserted either."""
+        ('plans to sign', 'agreed to set up') counts as not asserted either; with `plans`, one under a plan in
+        the present ('is expected to hold', 'plans to sign': still to come, as `forecasts` reads a sentence)."""
         out: list[tuple[str, bool, bool]] = []
         for tok in self.doc(text):
             if tok.pos_ != "VERB":
@@ -497,7 +526,8 @@ class Language:
             kids = list(tok.children)
             negated = any(c.dep_ == "neg" for c in kids)
             modal = any(c.dep_ in ("aux", "auxpass") and c.tag_ == "MD" for c in kids)
-            out.append((tok.lemma_.lower(), negated, modal or (hedges and tok.dep_ == "xcomp")))
+            hedged = tok.dep_ == "xcomp" and (hedges or (plans and _planned(tok)))
+            out.append((tok.lemma_.lower(), negated, modal or hedged))
         return out
 
     def answers(self, question: Question, sentence: str, before: str = "") -> bool:
@@ -646,6 +676,10 @@ class Language:
             if not subjects:
                 agents = [g for c in tok.children if c.dep_ == "agent" for g in c.children if g.dep_ == "pobj"]
                 subjects = agents
+            understood = False
+            if not subjects:
+                subjects = _controllers(tok)
+                understood = bool(subjects)
             # a verb of speech, or one with what was said ('she added that ...'), not one whose object is an
             # amount ('each release added 60 cubic metres')
             said = any(c.dep_ in ("ccomp", "parataxis") for c in tok.children)
@@ -655,7 +689,8 @@ class Language:
             )
             speech = said or (tok.lemma_.lower() in self.lexicon.speech_verbs and not thing)
             for subj in subjects:
-                out.append(_clause(tok.lemma_.lower(), _antecedent(tok, subj), speech))
+                clause = _clause(tok.lemma_.lower(), _antecedent(tok, subj), speech)
+                out.append(replace(clause, understood=True) if understood else clause)
         # 'according to the ministry, ...'
         for tok in parsed:
             if tok.lower_ == "according":
@@ -823,7 +858,16 @@ class Language:
             if c.speech and speakers and not named_as(c, speakers):
                 return False
             # who did it: only names are compared ('the minimum' and 'it' are not agents to check)
-            same_verb = [party for q, party in resolved if q.verb == c.verb and (q.named or q.pronoun)]
+            # an understood subject counts as well, named or not, when the claim's subject is a name (not a
+            # common noun such as 'relations with Japan', which 'the situation' may paraphrase) that stands
+            # in the quote in another role ('... the Harbour Trust ... and sets up a board to settle claims'
+            # does not say that the Harbour Trust settles them)
+            moved = not c.title and c.party <= _words(quote) | frozenset(self.lemmas(quote))
+            same_verb = [
+                party
+                for q, party in resolved
+                if q.verb == c.verb and (q.named or q.pronoun or (q.understood and moved))
+            ]
             if c.named and same_verb and not named_as(c, same_verb):
                 return False
         return True
@@ -895,6 +939,40 @@ def _title_root(name: Any) -> Any:
             root = head.head
         else:
             return root
+
+
+def _planned(verb: Any) -> bool:
+    """Whether an infinitive depends on a verb of the present or under a modal ('is expected to hold', 'plans
+    to sign', 'will try to meet'): what it says is still to come, not done."""
+    if not any(c.tag_ == "TO" for c in verb.children) or verb.head.i == verb.i:
+        return False
+    auxes = [c for c in verb.head.children if c.dep_ in ("aux", "auxpass")]
+    if any(c.tag_ == "MD" for c in auxes):
+        return True
+    tense = auxes[0].tag_ if auxes else verb.head.tag_
+    return tense in ("VBP", "VBZ")
+
+
+def _controllers(verb: Any) -> list[Any]:
+    """Who does an infinitive that has no subject of its own, read from the parse: the noun it modifies ('a
+    panel of experts to settle disputes'), else the object of the verb it depends on ('asked the engineers
+    to inspect it', 'set up a panel to settle disputes'), else that verb's subject ('the council wants to
+    build a school'). Nothing when one of them is a pronoun like 'it' (its referent is unknown here) or the
+    verb is no infinitive."""
+    if not any(c.dep_ == "aux" and c.tag_ == "TO" for c in verb.children):
+        return []
+    head = verb.head
+    found: list[Any] = []
+    if verb.dep_ in ("acl", "relcl") and head.pos_ in ("NOUN", "PROPN"):
+        found = [head]
+    elif verb.dep_ in ("xcomp", "advcl") and head.pos_ in ("VERB", "AUX") and head.i != verb.i:
+        found = [c for c in head.children if c.dep_ == "dobj"] or [c for c in head.children if c.dep_ == "nsubj"]
+    unknown = [
+        t for t in found if t.pos_ == "PRON" and {"Neut", "Dem"} & {*t.morph.get("Gender"), *t.morph.get("PronType")}
+    ]
+    if unknown:
+        return []
+    return [t for t in found if t.pos_ in ("NOUN", "PROPN", "PRON")]
 
 
 def _antecedent(verb: Any, subject: Any) -> Any:

