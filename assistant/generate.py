@@ -108,7 +108,7 @@ class Generator:
         if self._primed:
             return "primed already"
         messages, _ = self.messages("", [])
-        opening = self.prompts.opening("answer")
+        opening = self.prompts.render("answer", passages="", question="").split("\n\n", 1)[0]
         prefix = [*messages[:-1], HumanMessage(opening)]
         name = hashlib.sha256(
             json.dumps([[m.type, str(m.content)] for m in prefix], ensure_ascii=False).encode()

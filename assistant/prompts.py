@@ -49,21 +49,8 @@ class Prompts:
                 raise PromptError(f"{path}: missing variables {missing}, unknown variables {unknown}")
             templates[name] = text
         prompts = cls(templates)
-        opening = prompts.opening("answer")
-        # a malformed examples file fails at load, not at the first question; so does one whose questions are
-        # not laid out as answer.txt lays out the real question (the model would learn from another layout)
-        for i, (role, text) in enumerate(prompts.examples()):
-            if role == "user" and not text.startswith(opening.strip()):
-                raise PromptError(
-                    f"examples.txt: turn {i + 1} must open as answer.txt does ({opening.strip()[:60]!r} ...)"
-                )
+        prompts.examples()  # a malformed examples file fails at load, not at the first question
         return prompts
-
-    def opening(self, name: str) -> str:
-        """The fixed text of template `name` before its first variable: the same for every question, so a
-        model's prompt cache keeps it (answer.txt puts its instructions there and the question last)."""
-        literal, _, _, _ = next(iter(string.Formatter().parse(self.templates[name])), ("", None, None, None))
-        return literal
 
     def examples(self) -> list[tuple[str, str]]:
         """The few-shot turns of examples.txt: (role, text) pairs, user and assistant alternating.

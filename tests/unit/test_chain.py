@@ -334,12 +334,8 @@ def test_prime_sends_the_fixed_prefix_once(ferry) -> None:
     assert "careful research assistant" in str(primed[0].content) and "Harbor Daily" in str(primed[1].content)
     a.ask(SET_UP)
     asked = llm.history[1]
-    # the question's prompt starts with exactly the primed prefix, so a prompt cache covers it: the fixed
-    # instructions of the user turn too; what is read fresh is the passages and, last, the question
+    # the question's prompt starts with exactly the primed prefix, so a prompt cache covers it
     assert [m.content for m in asked[:-1]] == [m.content for m in primed[:-1]]
-    opening, user = str(primed[-1].content), str(asked[-1].content)
-    assert "I don't know" in opening and user.startswith(opening)
-    assert user.rstrip().endswith(SET_UP) and "I don't know" not in user[len(opening) :]
 
 
 def test_a_part_is_completed_from_an_article_of_the_year_it_names_with_its_attribution(

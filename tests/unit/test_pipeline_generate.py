@@ -71,10 +71,10 @@ def test_only_the_evidence_and_the_question_change_between_prompts(ferry) -> Non
     first, second = llm.history
     assert [m.content for m in first[:-1]] == [m.content for m in second[:-1]]  # a prompt cache keeps them
     one, two = user_turn(first), user_turn(second)
-    # the fixed instructions open the user turn (a prompt cache keeps them too); the question comes last
-    head_one, head_two = one.split("Passages:\n[1] ")[0], two.split("Passages:\n[1] ")[0]
-    assert head_one == head_two and "I don't know" in head_one
-    assert one.rstrip().endswith(f"Question: {QUESTION}") and two.rstrip().endswith("Sound Lines?")
+    assert one.startswith("Passages:\n[1] ") and two.startswith("Passages:\n[1] ")
+    # after the question, the same fixed reminder (measured: without it the seeds fell from 0.88 to 0.83)
+    tail_one, tail_two = one.split(f"Question: {QUESTION}")[1], two.split("Sound Lines?")[1]
+    assert tail_one == tail_two and "I don't know" in tail_one
 
 
 def test_the_prefix_is_read_once_then_restored_in_a_new_process(ferry) -> None:

@@ -53,20 +53,3 @@ def test_a_malformed_examples_file_fails_at_load(tmp_path: Path, text: str) -> N
     (tmp_path / "p" / "examples.txt").write_text(text)
     with pytest.raises(PromptError, match=r"examples\.txt"):
         Prompts.load(tmp_path / "p")
-
-
-def test_examples_laid_out_unlike_the_answer_template_fail_at_load(tmp_path: Path) -> None:
-    shutil.copytree(Settings().prompts_dir, tmp_path / "p")
-    (tmp_path / "p" / "examples.txt").write_text(
-        ">>> user\nPassages:\n[1] (Ferry News, 2020-01-01) The ferry sailed.\n\nQuestion: Did it sail?\n"
-        ">>> assistant\nIt sailed [1]."
-    )
-    with pytest.raises(PromptError, match=r"examples\.txt: turn 1 must open as answer\.txt does"):
-        Prompts.load(tmp_path / "p")
-
-
-def test_the_opening_of_a_template_is_its_text_before_the_first_variable() -> None:
-    prompts = Prompts.load(Settings().prompts_dir)
-    opening = prompts.opening("answer")
-    rendered = prompts.render("answer", passages="[1] (X, 2020-01-01) A.", question="Q?")
-    assert opening and rendered.startswith(opening) and "{" not in opening
