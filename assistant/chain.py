@@ -80,7 +80,7 @@ class AnswerChain:
         self.fallback = Fallback(
             settings, analyzer, self.vectors, retriever.store.embeddings.embed_query, self.answers, language, judge
         )
-        self.presenter = Presenter(prompts, language)
+        self.presenter = Presenter(prompts, language, settings.name_quoted_speakers)
 
     def answers(self, question: str, sentence: str, before: str = "") -> bool:
         """Whether `sentence` holds the kind of thing `question` asks for, beyond the question's own words

@@ -223,6 +223,12 @@ class Settings(BaseSettings):
         description="A month a question names ('in August 2023') also covers this many months after it, when the "
         "reports of it are published.",
     )
+    name_quoted_speakers: bool = Field(
+        True,
+        description="An answer sentence whose quote reports someone's words ('..., the ministry said') but that "
+        "does not say whose is led by that speaker, read from the quote's parse ('The ministry said that ...'), "
+        "so a reported view is never stated as a fact.",
+    )
     parts_by_kind: bool = Field(
         True,
         description="A compound question's part counts as answered only when an answer sentence (and its quote) "

@@ -961,6 +961,7 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "newest evidence": {"prefer_newest": False},
     "name near its quote": {"given_name_window": -1},
     "parts by asked kind": {"parts_by_kind": False},
+    "quoted speaker named": {"name_quoted_speakers": False},
 }
 
 

@@ -12,7 +12,7 @@ import re
 import sys
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -163,6 +163,9 @@ class Clause:
     places: str = ""
     # the subject is not written but understood: the one doing an infinitive ('a panel to settle disputes')
     understood: bool = False
+    written: str = ""  # the subject as the text writes it, its article kept ('the State Department')
+    said: frozenset[str] = frozenset()  # for speech, the words of what is said (its clause), when the parse has it
+    person: bool = False  # the subject is a pronoun only a person can be ('he', 'she': its gender, from the parse)
 
 
 class Language:
@@ -688,16 +691,19 @@ class Language:
                 for c in tok.children
             )
             speech = said or (tok.lemma_.lower() in self.lexicon.speech_verbs and not thing)
+            content = _said([c for c in tok.children if c.dep_ in ("ccomp", "parataxis")])
             for subj in subjects:
                 clause = _clause(tok.lemma_.lower(), _antecedent(tok, subj), speech)
-                out.append(replace(clause, understood=True) if understood else clause)
+                clause = replace(clause, understood=understood, said=content if speech else frozenset())
+                out.append(clause)
         # 'according to the ministry, ...'
         for tok in parsed:
             if tok.lower_ == "according":
+                content = _said([tok.head], skip={t.i for t in tok.subtree})
                 for prep in tok.children:
                     for obj in prep.children:
                         if obj.dep_ == "pobj":
-                            out.append(_clause("say", obj, True))
+                            out.append(replace(_clause("say", obj, True), said=content))
         return out
 
     def speakers(self, text: str, before: str = "") -> list[frozenset[str]]:
@@ -750,6 +756,53 @@ class Language:
             if people:
                 return people[-1].text, _words(people[-1].text)
         return "", frozenset()
+
+    def unnamed_speaker_of(self, claim: str, quote: str, before: str = "") -> str:
+        """Who the quote says is speaking, as written, when the claim it backs restates what was said but not
+        who said it: '' when the claim reports speech itself or names that speaker, or the quote does not
+        clearly give one speaker for it.
+
+        The quote's sentence sharing most words with the claim is read ('the ministry said' of another
+        sentence of the quote says nothing of it). A speaker counts only for what its verb says (its clause,
+        or the rest of an 'according to' sentence), and only when more of the claim's words stand there than
+        in the rest of the sentence ('X proposed talks during a meeting with Y' says nothing of Y; 'X
+        reiterated A, even after B' may not say B). Every speaker of what the claim restates must be known
+        and be the same one: 'he' or 'she' is the person last named before it, 'they' the last one named.
+        """
+        spans = self.sentences(quote)
+        if not spans or any(c.speech for c in self.clauses(claim)):
+            return ""
+        claim_words = self._content_words(claim)
+        best = max(spans, key=lambda sp: len(_words(sp.text) & claim_words))
+        lead = f"{before} {quote[: best.start]}".strip()
+        sentence_words = _words(best.text)
+        found: dict[frozenset[str], str] = {}
+        for c in self.clauses(best.text):
+            if not (c.speech and c.said) or not (c.verb in self.lexicon.speech_verbs or c.named or c.pronoun):
+                continue  # 'This photo shows X doing Y' is no one's words
+            inside = claim_words & c.said
+            outside = (claim_words & sentence_words) - c.said - _words(c.written or c.subject)
+            if len(inside) <= len(outside):
+                continue
+            if c.pronoun:
+                phrase, party = self.last_named_phrase(lead)
+                if c.person and not any(m.label == "PERSON" for m in self.mentions(phrase)):
+                    return ""  # 'she' is a person: the ministry named before her is not who spoke
+            else:
+                phrase, party = c.written or c.subject, c.party
+            if not party:
+                return ""
+            found.setdefault(party, phrase)
+        if len(found) != 1:
+            return ""
+        party, phrase = next(iter(found.items()))
+        if (party | _words(phrase)) & claim_words:
+            return ""
+        return phrase
+
+    def _content_words(self, text: str) -> frozenset[str]:
+        """The words of a text that are not stop words ('the', 'of'), lowercased."""
+        return _words(" ".join(t.text for t in self.doc(text) if not t.is_stop))
 
     def unnamed_speaker(self, quote: str, before: str) -> str:
         """The name of a quote's speaker when the quote itself only says 'he' or 'she' ('' otherwise)."""
@@ -881,6 +934,25 @@ def _phrase(token: Any) -> str:
     return " ".join(words) or token.text
 
 
+def _said(heads: list[Any], skip: Collection[int] = ()) -> frozenset[str]:
+    """The words of what a verb of speech says: the clauses it heads, without their adverbial clauses (in
+    'she reiterated that X, even after Y', Y may be the writer's) or the tokens in `skip`."""
+    words: list[str] = []
+    for head in heads:
+        framing = {t.i for c in head.subtree if c.dep_ == "advcl" and c.i != head.i for t in c.subtree}
+        words += [t.text for t in head.subtree if t.i not in framing and t.i not in skip]
+    return _words(" ".join(words))
+
+
+def _written(token: Any) -> str:
+    """A subject as written, its article, conjuncts and phrases kept but not its clauses or appositions ('the
+    Ministry of Water' of 'the Ministry of Water, which ...')."""
+    cut = {c.i for c in token.children if c.dep_ in ("relcl", "acl", "appos", "punct")}
+    skipped = {t.i for c in token.children if c.i in cut for t in c.subtree}
+    kept = [t for t in token.subtree if t.i not in skipped]
+    return "".join(t.text_with_ws for t in kept).strip() or token.text
+
+
 # Labels the small model confuses with one another: a person tagged as an organisation, a city as a place.
 _FAMILIES = (frozenset(["PERSON", "ORG"]), frozenset(["GPE", "LOC", "FAC"]), frozenset(["DATE", "TIME"]))
 
@@ -905,7 +977,10 @@ def _clause(verb: str, subject: Any, speech: bool) -> Clause:
         return Clause(verb, subject.text, False, speech, frozenset(), False)
     party, named = _party(subject)
     title, places = _title(subject)
-    return Clause(verb, _phrase(subject), personal, speech, party, named, title, places)
+    person = personal and bool({"Masc", "Fem"} & set(subject.morph.get("Gender")))
+    return Clause(
+        verb, _phrase(subject), personal, speech, party, named, title, places, written=_written(subject), person=person
+    )
 
 
 _CLAUSE_DEPS = ("relcl", "acl", "conj", "cc", "advcl", "ccomp")

@@ -3,10 +3,11 @@ the closest related facts as verbatim quotes."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 from assistant.citations import CheckedSentence, CheckResult, Citation, join_sentences
-from assistant.language import Language
+from assistant.language import Language, text_before, words_of
 from assistant.prompts import Prompts
 from assistant.turn import Answer, Turn, human_date
 
@@ -14,13 +15,17 @@ from assistant.turn import Answer, Turn, human_date
 class Presenter:
     """Turns a finished Turn into its Answer."""
 
-    def __init__(self, prompts: Prompts, language: Language) -> None:
+    def __init__(self, prompts: Prompts, language: Language, name_speakers: bool = True) -> None:
         self.prompts = prompts
         self.language = language
+        self.name_speakers = name_speakers  # settings.name_quoted_speakers
 
     def answer(self, turn: Turn) -> Answer:
         assert turn.checked is not None
-        sentences = self.date_sentences(turn.checked, turn.standalone, turn.changing or turn.present)
+        checked = turn.checked
+        if self.name_speakers:
+            checked = replace(checked, sentences=self.speakers_named(checked))
+        sentences = self.date_sentences(checked, turn.standalone, turn.changing or turn.present)
         turn.timings["total_s"] = turn.elapsed()
         return Answer(
             turn.question,
@@ -97,11 +102,45 @@ class Presenter:
                 out.append(replace(s, text=f"Per {source}, an undated source, {lead}"))
         return out
 
+    def speakers_named(self, checked: CheckResult) -> list[CheckedSentence]:
+        """Each sentence whose quote reports someone's words without saying whose, led by that speaker
+        ('The port will close [1]' on '"The port will close," the ministry said' -> 'The ministry said that
+        the port will close [1]'); a sentence that opens with a quotation mark keeps it whole after a colon."""
+        by_n = {c.n: c for c in checked.citations}
+        out: list[CheckedSentence] = []
+        for s in checked.sentences:
+            cite = by_n.get(s.citations[0]) if s.citations else None
+            speaker = ""
+            if cite is not None:
+                claim = re.sub(r"\s*\[\d+\]", "", s.text)
+                speaker = self.language.unnamed_speaker_of(claim, cite.quote, text_before(cite.context, cite.quote))
+            if speaker and self._publisher(speaker, cite):
+                speaker = ""  # a release's own words: 'per <outlet>' says whose they are
+            if not speaker:
+                out.append(s)
+                continue
+            if s.text[:1] in "“\"'‘":
+                text = f"{speaker} said: {s.text}"
+            else:
+                text = f"{speaker} said that {self._lowered(s.text)}"
+            out.append(replace(s, text=text[0].upper() + text[1:]))
+        return out
+
+    def _publisher(self, speaker: str, cite: Citation | None) -> bool:
+        """Whether the speaker is who published the quote ('the Port Authority of Velmar' of its own release)."""
+        if cite is None or not cite.outlet:
+            return False
+        name = words_of(self.language.content_words(speaker))
+        return bool(name) and name <= words_of([cite.outlet])
+
     def _lowered(self, text: str) -> str:
         """The sentence with its first word lowercased unless it is a name ('The group' -> 'the group')."""
         if not text:
             return text
         first = next(iter(self.language.doc(text)), None)
-        if first is None or first.pos_ == "PROPN" or first.ent_type_ or first.text.isupper() or first.text == "I":
+        article = first is not None and first.pos_ == "DET" and not first.text.isupper()  # 'The State Department'
+        if first is None or (not article and (first.pos_ == "PROPN" or first.ent_type_)) or first.text.isupper():
+            return text
+        if first.text == "I":
             return text
         return text[0].lower() + text[1:]

@@ -390,3 +390,72 @@ def test_a_hidden_package_cannot_be_imported_inside_and_can_after() -> None:
     # a package imported already stays as it is
     with hidden(name):
         assert importlib.import_module(name).__name__ == name
+
+
+@pytest.mark.parametrize(
+    ("claim", "quote", "before", "speaker"),
+    [
+        # a view the quote reports is someone's: the claim that states it bare is given its speaker
+        (
+            "The ferry will stop in May.",
+            "The ferry will stop in May, the harbour authority said on Monday.",
+            "",
+            "the harbour authority",
+        ),
+        ("Traffic doubled in April.", "Traffic doubled in April, according to port officials.", "", "port officials"),
+        (
+            "The bridge cost 40 million dollars.",
+            "The bridge cost 40 million dollars, the city and the port said.",
+            "",
+            "the city and the port",
+        ),
+        # the claim already says whose words they are, or names that speaker
+        (
+            "The city said the bridge cost 40 million dollars.",
+            "The bridge cost 40 million dollars, the city said.",
+            "",
+            "",
+        ),
+        (
+            "The Ministry of Water will release water.",
+            "The Ministry of Water announced that it will release water.",
+            "",
+            "",
+        ),
+        # nobody speaks in the quote, or only in a sentence of it the claim does not restate
+        ("Traffic doubled in April.", "Traffic on the bridge doubled in April.", "", ""),
+        ("Traffic doubled in April.", "The mayor said the bridge opened in March. Traffic doubled in April.", "", ""),
+        # what the claim restates is not what the speaker said: the frame around the words, or no words at all
+        (
+            "Harris represented the island.",
+            "Lind proposed new ferry fares during a meeting with Governor Tom Harris on Tuesday.",
+            "",
+            "",
+        ),
+        (
+            "The phrase was absent from the plan.",
+            "Mayor Lind repeated that the goal remains shared, even after the phrase was absent from the plan.",
+            "",
+            "",
+        ),
+        ("Lind and Harris shook hands.", "This photo shows Lind and Harris shaking hands at the pier.", "", ""),
+        # 'she' is a person: not the ministry named before her
+        (
+            "The ferry will stop in May.",
+            "She said the ferry will stop in May.",
+            "The transport ministry published its timetable on Monday.",
+            "",
+        ),
+        # two speakers: which one is not for the presenter to guess
+        (
+            "Talks resume in June.",
+            "The ministry said talks resume in June, and the embassy said talks resume soon.",
+            "",
+            "",
+        ),
+    ],
+)
+def test_the_unnamed_speaker_of_a_claim_is_read_from_its_quote(
+    language: Language, claim: str, quote: str, before: str, speaker: str
+) -> None:
+    assert language.unnamed_speaker_of(claim, quote, before) == speaker
