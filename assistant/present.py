@@ -138,8 +138,9 @@ class Presenter:
         if not text:
             return text
         first = next(iter(self.language.doc(text)), None)
-        article = first is not None and first.pos_ == "DET" and not first.text.isupper()  # 'The State Department'
-        if first is None or (not article and (first.pos_ == "PROPN" or first.ent_type_)) or first.text.isupper():
+        capitals = first is not None and len(first.text) > 1 and first.text.isupper()  # 'MARROW BAY', not 'A'
+        article = first is not None and first.pos_ == "DET" and not capitals  # 'The State Department'
+        if first is None or (not article and (first.pos_ == "PROPN" or first.ent_type_)) or capitals:
             return text
         if first.text == "I":
             return text

@@ -77,6 +77,7 @@ def test_a_source_is_named_once_for_its_sentences(presenter: Presenter) -> None:
         ("Sound Lines runs two vessels.", "Sound Lines"),  # a company's
         ("MARROW BAY is a town.", "MARROW BAY"),  # capitals stay
         ("I think so.", "I think"),
+        ("A senior official spoke.", "a senior official"),  # one capital letter is no name
     ],
 )
 def test_the_first_word_is_lowercased_only_when_it_is_no_name(presenter: Presenter, sentence: str, lead: str) -> None:
