@@ -928,10 +928,15 @@ class Language:
 
 def _phrase(token: Any) -> str:
     """The words of a subject: its compounds, titles and names, without clauses, appositions or conjuncts."""
-    cut = {c.i for c in token.children if c.dep_ in ("relcl", "acl", "appos", "conj", "cc", "punct", "prep")}
-    skipped = {t.i for c in token.children if c.i in cut for t in c.subtree}
-    words = [t.text for t in token.subtree if t.i not in skipped and t.dep_ not in ("det", "punct")]
+    kept = _without(token, ("relcl", "acl", "appos", "conj", "cc", "punct", "prep"))
+    words = [t.text for t in kept if t.dep_ not in ("det", "punct")]
     return " ".join(words) or token.text
+
+
+def _without(token: Any, deps: tuple[str, ...]) -> list[Any]:
+    """The tokens of a word's subtree, less the subtrees of its children with one of the dependencies `deps`."""
+    skipped = {t.i for c in token.children if c.dep_ in deps for t in c.subtree}
+    return [t for t in token.subtree if t.i not in skipped]
 
 
 def _said(heads: list[Any], skip: Collection[int] = ()) -> frozenset[str]:
@@ -947,9 +952,7 @@ def _said(heads: list[Any], skip: Collection[int] = ()) -> frozenset[str]:
 def _written(token: Any) -> str:
     """A subject as written, its article, conjuncts and phrases kept but not its clauses or appositions ('the
     Ministry of Water' of 'the Ministry of Water, which ...')."""
-    cut = {c.i for c in token.children if c.dep_ in ("relcl", "acl", "appos", "punct")}
-    skipped = {t.i for c in token.children if c.i in cut for t in c.subtree}
-    kept = [t for t in token.subtree if t.i not in skipped]
+    kept = _without(token, ("relcl", "acl", "appos", "punct"))
     return "".join(t.text_with_ws for t in kept).strip() or token.text
 
 
