@@ -3,7 +3,6 @@ the closest related facts as verbatim quotes."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 
 from assistant.citations import CheckedSentence, CheckResult, Citation, join_sentences
@@ -111,9 +110,8 @@ class Presenter:
         for s in checked.sentences:
             cite = by_n.get(s.citations[0]) if s.citations else None
             speaker = ""
-            if cite is not None:
-                claim = re.sub(r"\s*\[\d+\]", "", s.text)
-                speaker = self.language.unnamed_speaker_of(claim, cite.quote, text_before(cite.context, cite.quote))
+            if cite is not None:  # the sentence's text carries no markers: join_sentences places them
+                speaker = self.language.unnamed_speaker_of(s.text, cite.quote, text_before(cite.context, cite.quote))
             if speaker and self._publisher(speaker, cite):
                 speaker = ""  # a release's own words: 'per <outlet>' says whose they are
             if not speaker:
@@ -138,10 +136,8 @@ class Presenter:
         if not text:
             return text
         first = next(iter(self.language.doc(text)), None)
-        capitals = first is not None and len(first.text) > 1 and first.text.isupper()  # 'MARROW BAY', not 'A'
-        article = first is not None and first.pos_ == "DET" and not capitals  # 'The State Department'
-        if first is None or (not article and (first.pos_ == "PROPN" or first.ent_type_)) or capitals:
-            return text
-        if first.text == "I":
-            return text
+        if first is None or first.text == "I" or (len(first.text) > 1 and first.text.isupper()):
+            return text  # 'I', 'MARROW BAY' (but 'A' is lowered)
+        if first.pos_ != "DET" and (first.pos_ == "PROPN" or first.ent_type_):
+            return text  # a name, though not its article ('The State Department')
         return text[0].lower() + text[1:]
